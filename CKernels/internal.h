@@ -1,0 +1,76 @@
+/* Private helpers shared by the kernels: dispatch, threads, chunked sums. */
+#ifndef LOSSKIT_INTERNAL_H
+#define LOSSKIT_INTERNAL_H
+
+#include "include/losskit.h"
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#define LK_X86 1
+#define LK_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define LK_X86 0
+#define LK_TARGET_AVX2
+#endif
+
+#define LK_INLINE static inline __attribute__((always_inline))
+
+/* Elements per chunk of an elementwise reduction. Fixed (not derived from the
+ * thread count) so partial sums, and therefore results, never depend on it. */
+#define LK_CHUNK ((size_t)16384)
+
+/* Below this many elements a kernel stays on the calling thread. */
+#define LK_PARALLEL_MIN ((size_t)65536)
+
+/* Outputs larger than this are written with non-temporal stores: they will
+ * not be read again before they are evicted from the cache anyway. */
+#define LK_STREAM_MIN_BYTES ((size_t)4 << 20)
+
+/* True on the active path (set once by dispatch.c, or by losskit_set_isa). */
+bool lk_use_avx2(void);
+
+/* Threads to use for `work_units` independent units of work (>= 1). */
+int lk_threads_for(int requested, size_t work_units, size_t min_units_per_thread);
+
+/* Runs fn(ctx, task) for task in [0, ntasks) on up to `threads` threads
+ * (tasks are independent; the order they run in must not matter).
+ * Returns LOSSKIT_OK or LOSSKIT_ERR_THREAD. */
+typedef void (*lk_task_fn)(void *ctx, size_t task);
+int lk_parallel_for(size_t ntasks, int threads, lk_task_fn fn, void *ctx);
+
+/* Deterministic parallel sum: splits [0, n) into chunks of `chunk` elements,
+ * runs fn(ctx, begin, end) -> partial sum of each chunk on up to `threads`
+ * threads, and adds the partials in chunk order into *sum. */
+typedef double (*lk_range_sum_fn)(void *ctx, size_t begin, size_t end);
+int lk_chunked_sum(size_t n, size_t chunk, int threads, lk_range_sum_fn fn, void *ctx, double *sum);
+
+/* a * b without overflow, or false. */
+LK_INLINE bool lk_mul_ok(size_t a, size_t b, size_t *out) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+
+/* Largest element count any float buffer may have (bytes fit in ptrdiff_t). */
+#define LK_MAX_FLOATS (((size_t)PTRDIFF_MAX) / sizeof(float))
+
+LK_INLINE bool lk_reduction_ok(losskit_reduction r) {
+    return r == LOSSKIT_REDUCTION_NONE || r == LOSSKIT_REDUCTION_SUM || r == LOSSKIT_REDUCTION_MEAN;
+}
+
+/* Scale applied to every gradient element: 1/n for MEAN, 1 otherwise. */
+LK_INLINE float lk_grad_scale(losskit_reduction r, double count) {
+    return r == LOSSKIT_REDUCTION_MEAN ? (float)(1.0 / count) : 1.0f;
+}
+
+/* Writes the reduced value of `sum` over `count` items. */
+LK_INLINE void lk_store_reduced(losskit_reduction r, double sum, double count, float *loss) {
+    if (!loss || r == LOSSKIT_REDUCTION_NONE) return;
+    *loss = (float)(r == LOSSKIT_REDUCTION_MEAN ? sum / count : sum);
+}
+
+LK_INLINE float lk_signf(float r) { /* sign(r), 0 at 0, NaN stays NaN */
+    return r > 0.0f ? 1.0f : (r < 0.0f ? -1.0f : (r == 0.0f ? 0.0f : r));
+}
+
+#endif

@@ -1,0 +1,69 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// MARK: - Public API
+let products: [Product] = [
+    .library(name: "LossKit", targets: ["LossKit"]),
+    .library(name: "CLossKit", targets: ["CLossKit"]),
+    .executable(name: "losskit-bench", targets: ["LossKitBenchmarks"]),
+]
+
+// MARK: - Implementation details
+#if os(macOS) || os(iOS)
+let blasLink: [LinkerSetting] = [.linkedFramework("Accelerate")]
+let blasDependency: [Target.Dependency] = []
+#else
+let blasLink: [LinkerSetting] = [.linkedLibrary("m")]
+let blasDependency: [Target.Dependency] = ["COpenBLAS"]
+#endif
+
+let targets: [Target] = [
+    // OpenBLAS + LAPACKE from the system (Debian: apt install libopenblas-dev liblapacke-dev).
+    .systemLibrary(
+        name: "COpenBLAS",
+        path: "Sources/COpenBLAS",
+        pkgConfig: "openblas",
+        providers: [.apt(["libopenblas-dev", "liblapacke-dev"]), .brew(["openblas", "lapack"])]
+    ),
+    // The hot loops. C11, runtime SIMD dispatch, no compiler flags needed.
+    .target(
+        name: "CLossKit",
+        dependencies: blasDependency,
+        path: "CKernels",
+        cSettings: [.define("LOSSKIT_BUILDING")],
+        linkerSettings: blasLink
+    ),
+    // Shape checks, typed errors and the Swift API; Portable/ holds the plain-Swift twins.
+    .target(
+        name: "LossKit",
+        dependencies: ["CLossKit"],
+        path: "Sources/LossKit"
+    ),
+    // `make bench`.
+    .executableTarget(
+        name: "LossKitBenchmarks",
+        dependencies: ["LossKit", "CLossKit"],
+        path: "Benchmarks"
+    ),
+
+    // MARK: - Test bundles
+    // Fixture loader, finite differences and the ISA switch, shared by every test bundle.
+    .target(
+        name: "_TestSupport",
+        dependencies: ["LossKit", "CLossKit"],
+        path: "Sources/_TestSupport"
+    ),
+    .testTarget(
+        name: "LossKitTests",
+        dependencies: ["LossKit", "CLossKit", "_TestSupport"],
+        path: "Tests/LossKitTests",
+        exclude: ["Fixtures"]
+    ),
+]
+
+let package = Package(
+    name: "LossKit",
+    products: products,
+    targets: targets,
+    cLanguageStandard: .c11
+)
