@@ -199,4 +199,8 @@ int losskit_softmax_focal(const float *logits, const int64_t *labels, size_t row
 }
 #endif
 
+/* The detection and metric-learning families (same conventions). */
+#include "losskit_detection.h"
+#include "losskit_metric.h"
+
 #endif /* LOSSKIT_H */
