@@ -1,0 +1,202 @@
+import CLossKit
+
+/// Binary cross-entropy on logits, as PyTorch `binary_cross_entropy_with_logits`:
+///
+///     (1 - t) x + (1 + (pw - 1) t) log(1 + e^-x)      (computed as max(-x,0) + log1p(e^-|x|))
+///
+/// Logits of +-1e4 give finite losses and gradients. Targets may be soft (in [0, 1]).
+/// The verification loss of re-identification is this loss on pair scores:
+/// see ``verificationLoss(pairLogits:sameIdentity:reduction:computeGradient:execution:)``.
+/// - Parameters:
+///   - posWeight: nil; one value; or one per class, broadcast along the last
+///     axis (the logit count must be a multiple of it).
+public func binaryCrossEntropyWithLogits(logits: [Float], targets: [Float], posWeight: [Float]? = nil,
+                                         reduction: Reduction = .mean, computeGradient: Bool = true,
+                                         execution: Execution = .default) throws -> LossResult {
+    try elementwiseLoss(.binaryCrossEntropyWithLogits(posWeight: posWeight), logits, targets,
+                        reduction: reduction, computeGradient: computeGradient, execution: execution)
+}
+
+/// Sigmoid focal loss for dense detection (Lin et al., RetinaNet), as
+/// torchvision `sigmoid_focal_loss`:
+///
+///     p = sigmoid(x),  p_t = p t + (1 - p)(1 - t)
+///     loss = alpha_t (1 - p_t)^gamma BCE(x, t),   alpha_t = alpha t + (1 - alpha)(1 - t)
+///
+/// `alpha < 0` disables alpha_t. Soft targets are allowed. `.mean` divides by
+/// every element (N x C), as torchvision; RetinaNet itself divides the sum by
+/// the number of positive anchors: pass `reduction: .sum, normalizer: positives`.
+/// `1 - p` is computed from `exp(-|x|)` directly, so saturated logits keep
+/// their (tiny) loss instead of rounding it to zero.
+/// - Parameters:
+///   - alpha: default 0.25; `<= 1`.
+///   - gamma: focusing exponent, default 2; `>= 0`.
+///   - normalizer: divides loss and gradient of a `.sum` (`> 0`), or nil.
+public func sigmoidFocalLoss(logits: [Float], targets: [Float], alpha: Float = 0.25, gamma: Float = 2,
+                             normalizer: Float? = nil, reduction: Reduction = .mean,
+                             computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
+    try elementwiseLoss(.sigmoidFocal(alpha: alpha, gamma: gamma, normalizer: normalizer), logits, targets,
+                        reduction: reduction, computeGradient: computeGradient, execution: execution)
+}
+
+/// A loss over the softmax of each row of a `[rows, classes]` logit matrix.
+public enum SoftmaxLoss: Sendable, Hashable {
+    /// PyTorch `cross_entropy`: row loss
+    /// `(1 - eps) w_y (-log p_y) + (eps / C) sum_c w_c (-log p_c)`.
+    case crossEntropy(classWeights: [Float]?, labelSmoothing: Float)
+    /// RetinaNet's multi-class focal loss `-alpha (1 - p_y)^gamma log p_y`.
+    case focal(alpha: Float, gamma: Float)
+}
+
+/// Computes a softmax loss into caller-owned buffers, copying nothing.
+///
+/// - Parameters:
+///   - logits: `rows x classes` values, row-major.
+///   - labels: `rows` labels in `0..<classes`, or `ignoreIndex` (that row gives 0 and no gradient).
+///   - unreduced: for `.none`, `rows` values receiving each row's loss (or nil).
+///   - gradient: `rows x classes` values receiving the gradient wrt the logits, or nil.
+/// - Returns: the reduced loss. `.mean` divides by the sum of `w_y` over rows not
+///   ignored (their count without weights); all rows ignored gives NaN, as PyTorch.
+@discardableResult
+public func softmaxLoss(
+    _ loss: SoftmaxLoss, logits: UnsafeBufferPointer<Float>, labels: UnsafeBufferPointer<Int>, classes: Int,
+    ignoreIndex: Int = -100, reduction: Reduction = .mean,
+    unreduced: UnsafeMutableBufferPointer<Float>? = nil, gradient: UnsafeMutableBufferPointer<Float>? = nil,
+    execution: Execution = .default
+) throws -> Float {
+    let rows = labels.count
+    guard classes >= 1 else {
+        throw LossKitError.invalidParameter(argument: "classes", value: "\(classes)", reason: "must be >= 1")
+    }
+    let (total, overflow) = rows.multipliedReportingOverflow(by: classes)
+    guard !overflow, logits.count == total else {
+        throw LossKitError.shapeMismatch(argument: "logits", expected: "[\(rows), \(classes)] (labels x classes)",
+                                         actual: "\(logits.count) values")
+    }
+    try Check.output("gradient", gradient, logits.count)
+    if reduction == .none { try Check.output("unreduced", unreduced, rows) }
+    try Check.labels("labels", labels, classes: classes, ignoreIndex: ignoreIndex)
+    switch loss {
+    case let .crossEntropy(weights, smoothing):
+        try Check.parameter(!smoothing.isNaN && smoothing >= 0 && smoothing <= 1, "labelSmoothing", smoothing, "must be in [0, 1]")
+        if let weights {
+            try Check.sameCount("classWeights", weights.count, as: "classes", classes)
+            if let i = weights.firstIndex(where: { !($0.isFinite && $0 >= 0) }) {
+                throw LossKitError.invalidParameter(argument: "classWeights[\(i)]", value: "\(weights[i])", reason: "must be finite and >= 0")
+            }
+        }
+    case let .focal(alpha, gamma):
+        try Check.finite("alpha", alpha)
+        try Check.nonNegative("gamma", gamma)
+    }
+    let threads = try execution.validatedThreads()
+
+    var scratch: UnsafeMutableBufferPointer<Float>? = nil
+    defer { scratch?.deallocate() }
+    var perRow: UnsafeMutableBufferPointer<Float>? = nil
+    if reduction == .none {
+        if unreduced == nil { scratch = .allocate(capacity: rows) }
+        perRow = unreduced ?? scratch
+    }
+    switch execution.backend {
+    case .c:
+        var reduced: Float = 0
+        let status: Int32 = labels.withMemoryRebound(to: Int64.self) { y in
+            withUnsafeMutablePointer(to: &reduced) { r in
+                let out = perRow?.baseAddress ?? r
+                switch loss {
+                case let .crossEntropy(weights, smoothing):
+                    // nil weights must reach C as NULL (an empty array's baseAddress is not nil)
+                    let call = { (w: UnsafePointer<Float>?) in
+                        losskit_softmax_ce(logits.baseAddress, y.baseAddress, rows, classes, w,
+                                           Int64(ignoreIndex), smoothing, reduction.c, out, gradient?.baseAddress, threads)
+                    }
+                    return weights.map { $0.withUnsafeBufferPointer { call($0.baseAddress) } } ?? call(nil)
+                case let .focal(alpha, gamma):
+                    return losskit_softmax_focal(logits.baseAddress, y.baseAddress, rows, classes, alpha, gamma,
+                                                 Int64(ignoreIndex), reduction.c, out, gradient?.baseAddress, threads)
+                }
+            }
+        }
+        try checkStatus(status, "softmaxLoss(\(loss))")
+        return perRow.map { orderedSum(UnsafeBufferPointer($0)) } ?? reduced
+    case .portable:
+        let value = Portable.softmax(loss, logits, labels, classes: classes, ignoreIndex: ignoreIndex,
+                                     reduction: reduction, unreduced: perRow, gradient: gradient,
+                                     threads: execution.resolvedThreads)
+        return perRow.map { orderedSum(UnsafeBufferPointer($0)) } ?? value
+    }
+}
+
+func softmaxLoss(_ loss: SoftmaxLoss, _ logits: [Float], _ labels: [Int], classes: Int, ignoreIndex: Int,
+                 reduction: Reduction, computeGradient: Bool, execution: Execution) throws -> LossResult {
+    var gradient: [Float] = computeGradient ? .output(logits.count) : []
+    var unreduced: [Float] = reduction == .none ? .output(labels.count) : []
+    let value = try logits.withUnsafeBufferPointer { x in
+        try labels.withUnsafeBufferPointer { y in
+            try gradient.withUnsafeMutableBufferPointer { g in
+                try unreduced.withUnsafeMutableBufferPointer { u in
+                    try softmaxLoss(loss, logits: x, labels: y, classes: classes, ignoreIndex: ignoreIndex,
+                                    reduction: reduction, unreduced: reduction == .none ? u : nil,
+                                    gradient: computeGradient ? g : nil, execution: execution)
+                }
+            }
+        }
+    }
+    return LossResult(value: value, unreduced: reduction == .none ? unreduced : nil,
+                      gradient: computeGradient ? gradient : nil)
+}
+
+/// Softmax cross-entropy over `[rows, classes]` logits, as PyTorch `cross_entropy`:
+///
+///     row loss = (1 - eps) w_y (-log p_y) + (eps / C) sum_c w_c (-log p_c),   p = softmax(row)
+///
+/// computed through a max-subtracted log-sum-exp, so logits of +-1e4 are fine.
+/// - Parameters:
+///   - logits: `labels.count x classes` values, row-major.
+///   - labels: class indices in `0..<classes`, or `ignoreIndex`.
+///   - classWeights: nil (all 1) or `classes` values `>= 0`.
+///   - ignoreIndex: rows with this label give 0 loss and no gradient. Default -100.
+///   - labelSmoothing: eps in [0, 1], default 0.
+///   - reduction: `.mean` divides by the sum of `w_y` over rows not ignored
+///     (their count when unweighted), exactly as PyTorch.
+public func softmaxCrossEntropy(logits: [Float], labels: [Int], classes: Int, classWeights: [Float]? = nil,
+                                ignoreIndex: Int = -100, labelSmoothing: Float = 0, reduction: Reduction = .mean,
+                                computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
+    try softmaxLoss(.crossEntropy(classWeights: classWeights, labelSmoothing: labelSmoothing), logits, labels,
+                    classes: classes, ignoreIndex: ignoreIndex, reduction: reduction,
+                    computeGradient: computeGradient, execution: execution)
+}
+
+/// Multi-class softmax focal loss (RetinaNet's softmax form): `-alpha (1 - p_y)^gamma log p_y` per row.
+/// `1 - p_y` is summed from the other classes, so it keeps its precision as p_y -> 1.
+/// Defaults alpha 1, gamma 2; rows labelled `ignoreIndex` give 0 and are not counted by `.mean`.
+public func softmaxFocalLoss(logits: [Float], labels: [Int], classes: Int, alpha: Float = 1, gamma: Float = 2,
+                             ignoreIndex: Int = -100, reduction: Reduction = .mean,
+                             computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
+    try softmaxLoss(.focal(alpha: alpha, gamma: gamma), logits, labels, classes: classes, ignoreIndex: ignoreIndex,
+                    reduction: reduction, computeGradient: computeGradient, execution: execution)
+}
+
+/// The ID (identity classification) loss of person re-identification:
+/// softmax cross-entropy over identity logits with label smoothing 0.1
+/// (Luo et al., "Bag of Tricks and a Strong Baseline for Deep Person
+/// Re-identification"). It is ``softmaxCrossEntropy(logits:labels:classes:classWeights:ignoreIndex:labelSmoothing:reduction:computeGradient:execution:)``
+/// with `labelSmoothing: 0.1`; no separate kernel.
+public func identityLoss(logits: [Float], identities: [Int], identityCount: Int, labelSmoothing: Float = 0.1,
+                         reduction: Reduction = .mean, computeGradient: Bool = true,
+                         execution: Execution = .default) throws -> LossResult {
+    try softmaxCrossEntropy(logits: logits, labels: identities, classes: identityCount, labelSmoothing: labelSmoothing,
+                            reduction: reduction, computeGradient: computeGradient, execution: execution)
+}
+
+/// The verification loss of re-identification: binary cross-entropy on the
+/// logit that a pair of images shows the same identity (1) or not (0). It is
+/// ``binaryCrossEntropyWithLogits(logits:targets:posWeight:reduction:computeGradient:execution:)``
+/// on pair scores; no separate kernel. (A 2-class softmax over pair logits is
+/// ``softmaxCrossEntropy(logits:labels:classes:classWeights:ignoreIndex:labelSmoothing:reduction:computeGradient:execution:)`` with `classes: 2`.)
+public func verificationLoss(pairLogits: [Float], sameIdentity: [Bool], reduction: Reduction = .mean,
+                             computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
+    try binaryCrossEntropyWithLogits(logits: pairLogits, targets: sameIdentity.map { $0 ? 1 : 0 },
+                                     reduction: reduction, computeGradient: computeGradient, execution: execution)
+}
