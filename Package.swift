@@ -39,11 +39,19 @@ let targets: [Target] = [
         dependencies: ["CLossKit"],
         path: "Sources/LossKit"
     ),
-    // `make bench`.
+    // `make bench`: the workloads of BENCHMARKS.md, and the machine's own ceilings.
+    .target(
+        name: "CBenchSupport",
+        dependencies: blasDependency,
+        path: "Benchmarks/CBenchSupport",
+        linkerSettings: blasLink
+    ),
     .executableTarget(
         name: "LossKitBenchmarks",
-        dependencies: ["LossKit", "CLossKit"],
-        path: "Benchmarks"
+        dependencies: ["LossKit", "CLossKit", "CBenchSupport"],
+        path: "Benchmarks/LossKitBenchmarks",
+        // A single-threaded command-line tool with global workload tables.
+        swiftSettings: [.swiftLanguageMode(.v5)]
     ),
 
     // MARK: - Test bundles

@@ -17,16 +17,28 @@ int losskit_isa_supported(losskit_isa isa) {
 #else
         return 0;
 #endif
+    case LOSSKIT_ISA_AVX512:
+#if LK_X86
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+               __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+        return 0;
+#endif
     default: return 0;
     }
 }
 
 static losskit_isa choose_isa(void) {
-    losskit_isa best = losskit_isa_supported(LOSSKIT_ISA_AVX2) ? LOSSKIT_ISA_AVX2 : LOSSKIT_ISA_SCALAR;
+    losskit_isa best = losskit_isa_supported(LOSSKIT_ISA_AVX512) ? LOSSKIT_ISA_AVX512
+                     : losskit_isa_supported(LOSSKIT_ISA_AVX2)   ? LOSSKIT_ISA_AVX2
+                                                                 : LOSSKIT_ISA_SCALAR;
     const char *forced = getenv("LOSSKIT_ISA");
     if (forced) {
         if (strcmp(forced, "scalar") == 0) return LOSSKIT_ISA_SCALAR;
         if (strcmp(forced, "avx2") == 0 && losskit_isa_supported(LOSSKIT_ISA_AVX2)) return LOSSKIT_ISA_AVX2;
+        if (strcmp(forced, "avx512") == 0 && losskit_isa_supported(LOSSKIT_ISA_AVX512)) return LOSSKIT_ISA_AVX512;
     }
     return best;
 }
@@ -53,9 +65,8 @@ int losskit_set_thread_isa(int isa) {
 }
 
 /* Kernels pick their path on the calling thread, before any worker starts. */
-bool lk_use_avx2(void) {
-    int isa = thread_isa >= 0 ? thread_isa : (int)losskit_active_isa();
-    return isa == LOSSKIT_ISA_AVX2;
+losskit_isa lk_isa_path(void) {
+    return thread_isa >= 0 ? (losskit_isa)thread_isa : losskit_active_isa();
 }
 
 int losskit_set_isa(losskit_isa isa) {
@@ -69,6 +80,7 @@ const char *losskit_isa_name(losskit_isa isa) {
     case LOSSKIT_ISA_SCALAR: return "scalar";
     case LOSSKIT_ISA_AVX2: return "avx2";
     case LOSSKIT_ISA_NEON: return "neon";
+    case LOSSKIT_ISA_AVX512: return "avx512";
     default: return "unknown";
     }
 }

@@ -20,7 +20,8 @@ typedef struct ew_ctx {
 
 typedef struct {
     lk_range_sum_fn scalar[2]; /* [0]: forward only, [1]: with gradient */
-    lk_range_sum_fn vector[2]; /* AVX2, or NULL: the scalar kernel serves */
+    lk_range_sum_fn avx2[2];   /* NULL: the scalar kernel serves */
+    lk_range_sum_fn avx512[2];
 } ew_kernels;
 
 /* Scalar chunk kernel from an element function
@@ -41,35 +42,68 @@ typedef struct {
     static double name##_scalar_fwd(void *c, size_t b, size_t e) { return name##_scalar_body(c, b, e, false); } \
     static double name##_scalar_bwd(void *c, size_t b, size_t e) { return name##_scalar_body(c, b, e, true); }
 
+/* SIMD chunk kernel (instantiated per ISA inside elementwise_simd.h) from a
+ * vector element function  vf velem(const ew_ctx *c, vf x, vf t, vf *g).
+ * The last partial vector goes through masked loads and stores, so every
+ * element of a chunk sees the same code. Large outputs are streamed. */
+#define EW_SIMD_KERNEL(name)                                                                   \
+    V_INLINE double VFN(name##_body)(const ew_ctx *cp, size_t b, size_t e, bool with_grad) {   \
+        const ew_ctx lc = *cp, *c = &lc; /* not reloaded after each store to the outputs */    \
+        vd acc[2] = {vd_zero(), vd_zero()};                                                    \
+        const vf gs = v_set(c->gscale);                                                        \
+        const bool sl = c->stream && c->loss && ((uintptr_t)(c->loss + b) & 15) == 0;          \
+        const bool sg = c->stream && with_grad && ((uintptr_t)(c->grad + b) & 15) == 0;        \
+        size_t i = b;                                                                          \
+        for (; i + VW <= e; i += VW) {                                                         \
+            vf g = v_zero();                                                                   \
+            vf l = VFN(name##_velem)(c, v_load(c->x + i), v_load(c->t + i), &g);               \
+            v_accumulate(acc, l);                                                              \
+            if (c->loss) {                                                                     \
+                if (sl) v_stream(c->loss + i, l);                                              \
+                else v_store(c->loss + i, l);                                                  \
+            }                                                                                  \
+            if (with_grad) {                                                                   \
+                vf gg = v_mul(g, gs);                                                          \
+                if (sg) v_stream(c->grad + i, gg);                                             \
+                else v_store(c->grad + i, gg);                                                 \
+            }                                                                                  \
+        }                                                                                      \
+        if (i < e) {                                                                           \
+            size_t k = e - i;                                                                  \
+            vf g = v_zero();                                                                   \
+            vf l = VFN(name##_velem)(c, v_load_first(c->x + i, k), v_load_first(c->t + i, k), &g); \
+            l = v_zero_unless(vm_first(k), l);                                                 \
+            v_accumulate(acc, l);                                                              \
+            if (c->loss) v_store_first(c->loss + i, l, k);                                     \
+            if (with_grad) v_store_first(c->grad + i, v_mul(g, gs), k);                        \
+        }                                                                                      \
+        if (sl || sg) _mm_sfence();                                                            \
+        return vd_total(acc);                                                                  \
+    }                                                                                          \
+    V_TARGET static double VFN(name##_fwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, false); } \
+    V_TARGET static double VFN(name##_bwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, true); }
+
 #if LK_X86
-/* AVX2 chunk kernel from a vector element function
- *   v8f velem(const ew_ctx *c, v8f x, v8f t, v8f *g)
- * with the scalar element function for the tail. */
-#define EW_AVX2(name)                                                                \
-    LK_TARGET_AVX2 static inline double name##_avx2_body(const ew_ctx *c, size_t b, size_t e, bool with_grad) { \
-        __m256d acc[2] = {_mm256_setzero_pd(), _mm256_setzero_pd()};                \
-        const v8f gs = _mm256_set1_ps(c->gscale);                                    \
-        const bool sl = c->stream && c->loss && ((uintptr_t)(c->loss + b) & 15) == 0; \
-        const bool sg = c->stream && with_grad && ((uintptr_t)(c->grad + b) & 15) == 0; \
-        size_t i = b;                                                                \
-        for (; i + 8 <= e; i += 8) {                                                 \
-            v8f g = _mm256_setzero_ps();                                             \
-            v8f l = name##_velem(c, _mm256_loadu_ps(c->x + i), _mm256_loadu_ps(c->t + i), &g); \
-            lk_v_accumulate(acc, l);                                                 \
-            if (c->loss) lk_v_store(c->loss + i, l, sl);                             \
-            if (with_grad) lk_v_store(c->grad + i, _mm256_mul_ps(g, gs), sg);        \
-        }                                                                            \
-        if (sl || sg) _mm_sfence();                                                  \
-        double tail = name##_scalar_body(c, i, e, with_grad);                        \
-        return lk_v_total(acc) + tail;                                               \
-    }                                                                                \
-    static double name##_avx2_fwd(void *c, size_t b, size_t e) { return name##_avx2_body(c, b, e, false); } \
-    static double name##_avx2_bwd(void *c, size_t b, size_t e) { return name##_avx2_body(c, b, e, true); }
-#define EW_KERNELS_VEC(name) {{name##_scalar_fwd, name##_scalar_bwd}, {name##_avx2_fwd, name##_avx2_bwd}}
+#define EW_KERNELS_VEC(name) \
+    {{name##_scalar_fwd, name##_scalar_bwd}, {name##_fwd_avx2, name##_bwd_avx2}, {name##_fwd_avx512, name##_bwd_avx512}}
 #else
-#define EW_KERNELS_VEC(name) {{name##_scalar_fwd, name##_scalar_bwd}, {NULL, NULL}}
+#define EW_KERNELS_VEC(name) {{name##_scalar_fwd, name##_scalar_bwd}, {NULL, NULL}, {NULL, NULL}}
 #endif
-#define EW_KERNELS_SCALAR(name) {{name##_scalar_fwd, name##_scalar_bwd}, {NULL, NULL}}
+#define EW_KERNELS_SCALAR(name) {{name##_scalar_fwd, name##_scalar_bwd}, {NULL, NULL}, {NULL, NULL}}
+
+/* ===================================================================== */
+/* SIMD instantiations                                                    */
+#if LK_X86
+#define LK_SIMD 256
+#include "simd_layer.h"
+#include "elementwise_simd.h"
+#undef LK_SIMD
+#define LK_SIMD 512
+#include "simd_layer.h"
+#include "elementwise_simd.h"
+#undef LK_SIMD
+#endif
+
 
 /* Runs the kernels over n elements with deterministic chunked reduction. */
 static int ew_run(ew_ctx *c, const ew_kernels *k, size_t n, losskit_reduction reduction,
@@ -81,7 +115,10 @@ static int ew_run(ew_ctx *c, const ew_kernels *k, size_t n, losskit_reduction re
     size_t bytes_out = n * sizeof(float) * ((c->loss ? 1 : 0) + (grad ? 1 : 0));
     c->stream = bytes_out >= LK_STREAM_MIN_BYTES;
     int with_grad = grad != NULL;
-    lk_range_sum_fn fn = (lk_use_avx2() && k->vector[with_grad]) ? k->vector[with_grad] : k->scalar[with_grad];
+    losskit_isa path = lk_isa_path();
+    lk_range_sum_fn fn = k->scalar[with_grad];
+    if (path == LOSSKIT_ISA_AVX512 && k->avx512[with_grad]) fn = k->avx512[with_grad];
+    else if (path != LOSSKIT_ISA_SCALAR && k->avx2[with_grad]) fn = k->avx2[with_grad];
     int nthreads = n < LK_PARALLEL_MIN ? 1 : lk_threads_for(threads, n, 2 * LK_CHUNK);
     double sum = 0.0;
     int status = lk_chunked_sum(n, LK_CHUNK, nthreads, fn, c, &sum);
@@ -110,15 +147,6 @@ LK_INLINE float l1_elem(const ew_ctx *c, size_t i, float x, float t, float *g) {
     return fabsf(r);
 }
 EW_SCALAR(l1)
-#if LK_X86
-LK_V v8f l1_velem(const ew_ctx *c, v8f x, v8f t, v8f *g) {
-    (void)c;
-    v8f r = _mm256_sub_ps(x, t);
-    *g = lk_v_sign(r);
-    return lk_v_abs(r);
-}
-EW_AVX2(l1)
-#endif
 
 int losskit_l1(const float *pred, const float *target, size_t n,
                losskit_reduction reduction, float *loss, float *grad, int threads) {
@@ -138,15 +166,6 @@ LK_INLINE float mse_elem(const ew_ctx *c, size_t i, float x, float t, float *g) 
     return r * r;
 }
 EW_SCALAR(mse)
-#if LK_X86
-LK_V v8f mse_velem(const ew_ctx *c, v8f x, v8f t, v8f *g) {
-    (void)c;
-    v8f r = _mm256_sub_ps(x, t);
-    *g = _mm256_add_ps(r, r);
-    return _mm256_mul_ps(r, r);
-}
-EW_AVX2(mse)
-#endif
 
 int losskit_mse(const float *pred, const float *target, size_t n,
                 losskit_reduction reduction, float *loss, float *grad, int threads) {
@@ -170,18 +189,6 @@ LK_INLINE float smooth_l1_elem(const ew_ctx *c, size_t i, float x, float t, floa
     return a - 0.5f * c->p[0];
 }
 EW_SCALAR(smooth_l1)
-#if LK_X86
-LK_V v8f smooth_l1_velem(const ew_ctx *c, v8f x, v8f t, v8f *g) {
-    v8f beta = _mm256_set1_ps(c->p[0]), inv = _mm256_set1_ps(c->p[1]);
-    v8f r = _mm256_sub_ps(x, t), a = lk_v_abs(r);
-    v8f inner = _mm256_cmp_ps(a, beta, _CMP_LT_OQ);
-    v8f rb = _mm256_mul_ps(r, inv);
-    *g = lk_v_select(inner, rb, lk_v_sign(r));
-    return lk_v_select(inner, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), r), rb),
-                       _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), beta, a));
-}
-EW_AVX2(smooth_l1)
-#endif
 
 int losskit_smooth_l1(const float *pred, const float *target, size_t n, float beta,
                       losskit_reduction reduction, float *loss, float *grad, int threads) {
@@ -206,17 +213,6 @@ LK_INLINE float huber_elem(const ew_ctx *c, size_t i, float x, float t, float *g
     return d * (a - 0.5f * d);
 }
 EW_SCALAR(huber)
-#if LK_X86
-LK_V v8f huber_velem(const ew_ctx *c, v8f x, v8f t, v8f *g) {
-    v8f d = _mm256_set1_ps(c->p[0]);
-    v8f r = _mm256_sub_ps(x, t), a = lk_v_abs(r);
-    v8f inner = _mm256_cmp_ps(a, d, _CMP_LT_OQ);
-    *g = lk_v_select(inner, r, _mm256_mul_ps(d, lk_v_sign(r)));
-    return lk_v_select(inner, _mm256_mul_ps(_mm256_set1_ps(0.5f), _mm256_mul_ps(r, r)),
-                       _mm256_mul_ps(d, _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), d, a)));
-}
-EW_AVX2(huber)
-#endif
 
 int losskit_huber(const float *pred, const float *target, size_t n, float delta,
                   losskit_reduction reduction, float *loss, float *grad, int threads) {
@@ -241,18 +237,6 @@ LK_INLINE float wing_elem(const ew_ctx *c, size_t i, float x, float t, float *g)
     return a - c->p[2];
 }
 EW_SCALAR(wing)
-#if LK_X86
-LK_V v8f wing_velem(const ew_ctx *c, v8f x, v8f t, v8f *g) {
-    v8f w = _mm256_set1_ps(c->p[0]);
-    v8f r = _mm256_sub_ps(x, t), a = lk_v_abs(r);
-    v8f inner = _mm256_cmp_ps(a, w, _CMP_LT_OQ);
-    v8f s = lk_v_sign(r);
-    *g = lk_v_select(inner, _mm256_div_ps(_mm256_mul_ps(s, w), _mm256_add_ps(_mm256_set1_ps(c->p[3]), a)), s);
-    v8f in_loss = _mm256_mul_ps(w, lk_v_log1p(_mm256_mul_ps(a, _mm256_set1_ps(c->p[1]))));
-    return lk_v_select(inner, in_loss, _mm256_sub_ps(a, _mm256_set1_ps(c->p[2])));
-}
-EW_AVX2(wing)
-#endif
 
 int losskit_wing(const float *pred, const float *target, size_t n, float w, float epsilon,
                  losskit_reduction reduction, float *loss, float *grad, int threads) {
@@ -313,17 +297,6 @@ LK_INLINE float focal_regression_elem(const ew_ctx *c, size_t i, float x, float 
     return ak1 * a;
 }
 EW_SCALAR(focal_regression)
-#if LK_X86
-LK_V v8f focal_regression_velem(const ew_ctx *c, v8f x, v8f t, v8f *g) {
-    v8f k = _mm256_set1_ps(c->p[0]);
-    v8f r = _mm256_sub_ps(x, t), a = lk_v_abs(r);
-    /* a^(k-1) = exp((k-1) log a); log 0 = -inf gives exp(-inf) = 0 as wanted */
-    v8f ak1 = lk_v_exp(_mm256_mul_ps(_mm256_sub_ps(k, _mm256_set1_ps(1.0f)), lk_v_log(a)));
-    *g = _mm256_mul_ps(lk_v_sign(r), _mm256_mul_ps(k, ak1));
-    return _mm256_mul_ps(ak1, a);
-}
-EW_AVX2(focal_regression)
-#endif
 
 int losskit_focal_regression(const float *pred, const float *target, size_t n, float gamma,
                              losskit_reduction reduction, float *loss, float *grad, int threads) {
@@ -358,29 +331,6 @@ LK_INLINE float shrinkage_elem(const ew_ctx *c, size_t i, float x, float t, floa
     return w * l * l * sp;
 }
 EW_SCALAR(shrinkage)
-#if LK_X86
-LK_V v8f shrinkage_velem(const ew_ctx *c, v8f x, v8f t, v8f *g) {
-    v8f a = _mm256_set1_ps(c->p[0]);
-    v8f r = _mm256_sub_ps(x, t), l = lk_v_abs(r);
-    v8f w;
-    int mode = (int)c->p[2];
-    if (mode == LOSSKIT_SHRINKAGE_WEIGHT_EXP_TARGET) {
-        w = lk_v_exp(t);
-    } else if (mode == LOSSKIT_SHRINKAGE_WEIGHT_NONE) {
-        w = _mm256_set1_ps(1.0f);
-    } else {
-        w = _mm256_mul_ps(_mm256_mul_ps(t, lk_v_exp(_mm256_mul_ps(_mm256_set1_ps(1.6f), t))), _mm256_set1_ps(c->p[3]));
-        w = _mm256_mul_ps(w, w);
-    }
-    v8f sp, sn;
-    lk_v_sigmoid2(_mm256_mul_ps(a, _mm256_sub_ps(l, _mm256_set1_ps(c->p[1]))), &sp, &sn);
-    v8f wl = _mm256_mul_ps(w, l);
-    v8f inner = _mm256_fmadd_ps(_mm256_mul_ps(l, a), sn, _mm256_set1_ps(2.0f)); /* 2 + l a sn */
-    *g = _mm256_mul_ps(_mm256_mul_ps(lk_v_sign(r), wl), _mm256_mul_ps(sp, inner));
-    return _mm256_mul_ps(_mm256_mul_ps(wl, l), sp);
-}
-EW_AVX2(shrinkage)
-#endif
 
 int losskit_shrinkage(const float *pred, const float *target, size_t n, float a, float c_,
                       losskit_shrinkage_weight weight,
@@ -420,21 +370,6 @@ LK_INLINE float bce_elem(const ew_ctx *c, size_t i, float x, float t, float *g) 
     return (1.0f - t) * x + lw * lk_softplusf(-x);
 }
 EW_SCALAR(bce)
-#if LK_X86
-LK_V v8f bce_velem(const ew_ctx *c, v8f x, v8f t, v8f *g) {
-    const v8f one = _mm256_set1_ps(1.0f);
-    v8f lw = _mm256_fmadd_ps(_mm256_set1_ps(c->p[0] - 1.0f), t, one);
-    v8f e = lk_v_exp(_mm256_sub_ps(_mm256_setzero_ps(), lk_v_abs(x)));
-    v8f d = _mm256_add_ps(one, e);
-    v8f xpos = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GE_OQ);
-    v8f sig_negx = lk_v_keepnan(_mm256_div_ps(lk_v_select(xpos, e, one), d), x); /* sigmoid(-x) */
-    v8f omt = _mm256_sub_ps(one, t);
-    *g = _mm256_fnmadd_ps(lw, sig_negx, omt);
-    v8f sp = _mm256_add_ps(lk_v_max0(_mm256_sub_ps(_mm256_setzero_ps(), x)), lk_v_log1p(e)); /* softplus(-x) */
-    return _mm256_fmadd_ps(lw, sp, _mm256_mul_ps(omt, x));
-}
-EW_AVX2(bce)
-#endif
 
 int losskit_bce_logits(const float *logits, const float *targets, size_t n,
                        const float *pos_weight, size_t pos_weight_count,
@@ -478,39 +413,6 @@ LK_INLINE float sigmoid_focal_elem(const ew_ctx *c, size_t i, float x, float t, 
     return at * ce * m;
 }
 EW_SCALAR(sigmoid_focal)
-#if LK_X86
-LK_V v8f sigmoid_focal_velem(const ew_ctx *c, v8f x, v8f t, v8f *g) {
-    const v8f one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
-    float alpha = c->p[0], gamma = c->p[1];
-    v8f e = lk_v_exp(_mm256_sub_ps(zero, lk_v_abs(x)));
-    v8f d = _mm256_add_ps(one, e);
-    v8f big = _mm256_div_ps(one, d), small = _mm256_mul_ps(e, big);
-    v8f xpos = _mm256_cmp_ps(x, zero, _CMP_GE_OQ);
-    v8f p = lk_v_select(xpos, big, small), pc = lk_v_select(xpos, small, big);
-    v8f ce = _mm256_fnmadd_ps(x, t, _mm256_add_ps(lk_v_max0(x), lk_v_log1p(e)));
-    v8f omt = _mm256_sub_ps(one, t);
-    v8f q = _mm256_fmadd_ps(p, omt, _mm256_mul_ps(pc, t));
-    v8f m, dm;
-    if (gamma == 2.0f) {
-        m = _mm256_mul_ps(q, q);
-        dm = _mm256_add_ps(q, q);
-    } else if (gamma == 0.0f) {
-        m = one;
-        dm = zero;
-    } else {
-        m = lk_v_exp(_mm256_mul_ps(_mm256_set1_ps(gamma), lk_v_log(q)));
-        v8f qpos = _mm256_cmp_ps(q, zero, _CMP_GT_OQ);
-        dm = _mm256_and_ps(qpos, _mm256_div_ps(_mm256_mul_ps(_mm256_set1_ps(gamma), m), q));
-    }
-    v8f at = alpha >= 0.0f ? _mm256_fmadd_ps(_mm256_set1_ps(alpha), t, _mm256_mul_ps(_mm256_set1_ps(1.0f - alpha), omt)) : one;
-    v8f pmt = _mm256_fmsub_ps(p, omt, _mm256_mul_ps(pc, t));
-    v8f two_t_m1 = _mm256_fmsub_ps(_mm256_set1_ps(2.0f), t, one);
-    v8f curv = _mm256_mul_ps(_mm256_mul_ps(ce, dm), _mm256_mul_ps(_mm256_mul_ps(p, pc), two_t_m1));
-    *g = lk_v_keepnan(_mm256_mul_ps(at, _mm256_fmsub_ps(pmt, m, curv)), x);
-    return lk_v_keepnan(_mm256_mul_ps(at, _mm256_mul_ps(ce, m)), x);
-}
-EW_AVX2(sigmoid_focal)
-#endif
 
 int losskit_sigmoid_focal(const float *logits, const float *targets, size_t n,
                           float alpha, float gamma, float normalizer,
@@ -532,39 +434,15 @@ typedef float (*scalar_math_fn)(float);
 static float sigmoid_ref(float x) { return lk_sigmoidf(x); }
 static float softplus_ref(float x) { return lk_softplusf(x); }
 
-#if LK_X86
-LK_TARGET_AVX2 static void vecmath_avx2(losskit_vecmath_fn fn, const float *in, float *out, size_t n) {
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        v8f x = _mm256_loadu_ps(in + i), y;
-        switch (fn) {
-        case LOSSKIT_VEC_EXP: y = lk_v_exp(x); break;
-        case LOSSKIT_VEC_LOG: y = lk_v_log(x); break;
-        case LOSSKIT_VEC_LOG1P: y = lk_v_log1p(x); break;
-        case LOSSKIT_VEC_SIGMOID: y = lk_v_sigmoid(x); break;
-        default: y = lk_v_softplus(x); break;
-        }
-        _mm256_storeu_ps(out + i, y);
-    }
-    if (i < n) { /* pad the tail through the vector path too, so every element sees it */
-        float bufin[8] = {0}, bufout[8];
-        memcpy(bufin, in + i, (n - i) * sizeof(float));
-        vecmath_avx2(fn, bufin, bufout, 8);
-        memcpy(out + i, bufout, (n - i) * sizeof(float));
-    }
-}
-#endif
-
 int losskit_vecmath(losskit_vecmath_fn fn, const float *in, float *out, size_t n) {
     LK_CHECK(fn >= LOSSKIT_VEC_EXP && fn <= LOSSKIT_VEC_SOFTPLUS, 1);
     LK_CHECK(in != NULL || n == 0, 2);
     LK_CHECK(out != NULL || n == 0, 3);
     LK_CHECK(n <= LK_MAX_FLOATS, 4);
 #if LK_X86
-    if (lk_use_avx2()) {
-        vecmath_avx2(fn, in, out, n);
-        return LOSSKIT_OK;
-    }
+    losskit_isa path = lk_isa_path();
+    if (path == LOSSKIT_ISA_AVX512) { vecmath_array_avx512(fn, in, out, n); return LOSSKIT_OK; }
+    if (path == LOSSKIT_ISA_AVX2) { vecmath_array_avx2(fn, in, out, n); return LOSSKIT_OK; }
 #endif
     static const scalar_math_fn table[] = {expf, logf, log1pf, sigmoid_ref, softplus_ref};
     for (size_t i = 0; i < n; i++) out[i] = table[fn](in[i]);

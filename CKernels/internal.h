@@ -9,10 +9,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define LK_X86 1
-#define LK_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #else
 #define LK_X86 0
-#define LK_TARGET_AVX2
 #endif
 
 #define LK_INLINE static inline __attribute__((always_inline))
@@ -28,8 +26,9 @@
  * not be read again before they are evicted from the cache anyway. */
 #define LK_STREAM_MIN_BYTES ((size_t)4 << 20)
 
-/* True on the active path (set once by dispatch.c, or by losskit_set_isa). */
-bool lk_use_avx2(void);
+/* The path kernels called from this thread use: LOSSKIT_ISA_SCALAR, _AVX2
+ * or _AVX512 (the process-wide choice, or this thread's override). */
+losskit_isa lk_isa_path(void);
 
 /* Threads to use for `work_units` independent units of work (>= 1). */
 int lk_threads_for(int requested, size_t work_units, size_t min_units_per_thread);

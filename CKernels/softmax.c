@@ -62,7 +62,6 @@ static float ce_row_scalar(const sm_ctx *c, size_t i) {
     float S = 0.0f, wx = 0.0f;
     for (size_t j = 0; j < C; j++) {
         float ej = expf(x[j] - mx);
-        if (isnan(x[j])) ej = x[j];
         S += ej;
         wx += (c->w ? c->w[j] : 1.0f) * (x[j] - mx);
         if (g) g[j] = ej;
@@ -92,89 +91,16 @@ static double ce_chunk_scalar(void *vc, size_t b, size_t e) {
     return acc;
 }
 
-/* ---- cross-entropy, AVX2 --------------------------------------------- */
+/* ---- cross-entropy, SIMD -------------------------------------------- */
 #if LK_X86
-LK_TARGET_AVX2 static float ce_row_avx2(const sm_ctx *c, size_t i) {
-    size_t C = c->classes;
-    const float *x = c->x + i * C;
-    float *g = c->grad ? c->grad + i * C : NULL;
-    int64_t y = c->y[i];
-    size_t full = C & ~(size_t)7, rest = C - full;
-    v8i tail = lk_v_tailmask(rest);
-    if (y == c->ignore) {
-        if (g) memset(g, 0, C * sizeof(float));
-        return 0.0f;
-    }
-    /* pass 1: max */
-    v8f vmax = _mm256_set1_ps(-INFINITY);
-    for (size_t j = 0; j < full; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + j));
-    if (rest) {
-        v8f v = lk_v_select(_mm256_castsi256_ps(tail), _mm256_maskload_ps(x + full, tail), _mm256_set1_ps(-INFINITY));
-        vmax = _mm256_max_ps(vmax, v);
-    }
-    float mx = lk_v_hmax(vmax);
-    v8f vm = _mm256_set1_ps(mx);
-    /* pass 2: exp(x - max), their sum, and sum w_c (x_c - max) for smoothing */
-    v8f vs = _mm256_setzero_ps(), vwx = _mm256_setzero_ps();
-    bool smooth = c->eps > 0.0f;
-    for (size_t j = 0; j < C; j += 8) {
-        bool last = j == full;
-        if (last && !rest) break;
-        v8f v = last ? _mm256_maskload_ps(x + j, tail) : _mm256_loadu_ps(x + j);
-        v8f d = _mm256_sub_ps(v, vm);
-        v8f ex = lk_v_exp(d);
-        if (last) {
-            ex = _mm256_and_ps(ex, _mm256_castsi256_ps(tail));
-            d = _mm256_and_ps(d, _mm256_castsi256_ps(tail));
-        }
-        vs = _mm256_add_ps(vs, ex);
-        if (smooth) {
-            v8f wv = c->w ? (last ? _mm256_maskload_ps(c->w + j, tail) : _mm256_loadu_ps(c->w + j)) : _mm256_set1_ps(1.0f);
-            vwx = _mm256_fmadd_ps(wv, d, vwx);
-        }
-        if (g) {
-            if (last) _mm256_maskstore_ps(g + j, tail, ex);
-            else _mm256_storeu_ps(g + j, ex);
-        }
-    }
-    float S = lk_v_hsum(vs);
-    float ls = _mm256_cvtss_f32(lk_v_log(_mm256_set1_ps(S)));
-    float wy = c->w ? c->w[y] : 1.0f;
-    float loss = (1.0f - c->eps) * wy * (ls - (x[y] - mx));
-    if (smooth) loss += c->eps / (float)C * ((float)c->wsum * ls - lk_v_hsum(vwx));
-    if (g) {
-        float a = (1.0f - c->eps) * wy, b = c->eps / (float)C;
-        v8f coef = _mm256_set1_ps(c->gscale * (a + b * (float)c->wsum) / S);
-        v8f bs = _mm256_set1_ps(c->gscale * b);
-        for (size_t j = 0; j < C; j += 8) {
-            bool last = j == full;
-            if (last && !rest) break;
-            v8f ex = last ? _mm256_maskload_ps(g + j, tail) : _mm256_loadu_ps(g + j);
-            v8f gv;
-            if (smooth) {
-                v8f wv = c->w ? (last ? _mm256_maskload_ps(c->w + j, tail) : _mm256_loadu_ps(c->w + j)) : _mm256_set1_ps(1.0f);
-                gv = _mm256_fnmadd_ps(bs, wv, _mm256_mul_ps(ex, coef));
-            } else {
-                gv = _mm256_mul_ps(ex, coef);
-            }
-            if (last) _mm256_maskstore_ps(g + j, tail, gv);
-            else _mm256_storeu_ps(g + j, gv);
-        }
-        g[y] -= c->gscale * a;
-    }
-    return loss;
-}
-
-static double ce_chunk_avx2(void *vc, size_t b, size_t e) {
-    sm_ctx *c = vc;
-    double acc = 0.0;
-    for (size_t i = b; i < e; i++) {
-        float l = ce_row_avx2(c, i);
-        if (c->loss) c->loss[i] = l;
-        acc += l;
-    }
-    return acc;
-}
+#define LK_SIMD 256
+#include "simd_layer.h"
+#include "softmax_simd.h"
+#undef LK_SIMD
+#define LK_SIMD 512
+#include "simd_layer.h"
+#include "softmax_simd.h"
+#undef LK_SIMD
 #endif
 
 /* Runs a per-row kernel over row chunks; rows is the chunked dimension. */
@@ -216,7 +142,9 @@ int losskit_softmax_ce(const float *logits, const int64_t *labels, size_t rows, 
     c.gscale = reduction == LOSSKIT_REDUCTION_MEAN ? (float)(1.0 / den) : 1.0f;
     lk_range_sum_fn fn = ce_chunk_scalar;
 #if LK_X86
-    if (lk_use_avx2()) fn = ce_chunk_avx2;
+    losskit_isa path = lk_isa_path();
+    if (path == LOSSKIT_ISA_AVX512) fn = ce_chunk_avx512;
+    else if (path == LOSSKIT_ISA_AVX2) fn = ce_chunk_avx2;
 #endif
     double sum = 0.0;
     int status = sm_run(&c, rows, fn, threads, &sum);

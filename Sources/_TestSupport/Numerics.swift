@@ -50,7 +50,7 @@ public func finiteDifferenceGradient(
 
 /// Every ISA path this CPU has (scalar first).
 public var availableISAs: [losskit_isa] {
-    [LOSSKIT_ISA_SCALAR, LOSSKIT_ISA_AVX2, LOSSKIT_ISA_NEON].filter { losskit_isa_supported($0) != 0 }
+    [LOSSKIT_ISA_SCALAR, LOSSKIT_ISA_AVX2, LOSSKIT_ISA_AVX512, LOSSKIT_ISA_NEON].filter { losskit_isa_supported($0) != 0 }
 }
 
 /// Runs `body` once per ISA path, pinned on the calling thread only, so

@@ -1,0 +1,2 @@
+/// Metric-learning workloads (cdist_4096x4096x512, trihard_*).
+let metricWorkloads: [Workload] = []

@@ -1,0 +1,105 @@
+// `make bench`: times every workload of BENCHMARKS.md on the C path and the
+// portable Swift path, at 1 thread and at all cores, against the machine's
+// own measured ceilings. Flags: --json, --filter NAME, --quick.
+import CBenchSupport
+import CLossKit
+import Foundation
+import LossKit
+
+var options = Options()
+var arguments = CommandLine.arguments.dropFirst().makeIterator()
+while let arg = arguments.next() {
+    switch arg {
+    case "--json": options.json = true
+    case "--quick": options.quick = true
+    case "--filter": options.filter = arguments.next()
+    case "--threads": options.threadCounts = arguments.next().map { $0.split(separator: ",").compactMap { Int($0) } } ?? []
+    case "-h", "--help":
+        print("usage: losskit-bench [--json] [--quick] [--filter NAME] [--threads 1,2]")
+        exit(0)
+    default:
+        FileHandle.standardError.write("unknown argument \(arg)\n".data(using: .utf8)!)
+        exit(2)
+    }
+}
+
+let cores = Int(losskit_cpu_count())
+if options.threadCounts.isEmpty { options.threadCounts = cores > 1 ? [1, cores] : [1] }
+let workloads = (elementwiseWorkloads + detectionWorkloads + metricWorkloads)
+    .filter { options.filter == nil || $0.name == options.filter }
+if workloads.isEmpty {
+    FileHandle.standardError.write("no workload named \(options.filter ?? "")\n".data(using: .utf8)!)
+    exit(2)
+}
+
+let isa = String(cString: losskit_isa_name(losskit_active_isa()))
+let ceilings = Ceilings.measure(threadCounts: options.threadCounts, quick: options.quick)
+let runs = options.quick ? 1 : 5
+
+if options.json {
+    for t in options.threadCounts {
+        print(jsonLine([("machine", cpuModel()), ("isa", isa), ("threads", t),
+                        ("bandwidth_gbs", ceilings.bandwidth[t]!), ("sgemm_gflops", ceilings.sgemm[t]!)]))
+    }
+} else {
+    print("LossKit benchmarks\(options.quick ? " (quick: smaller shapes, one run each)" : "")")
+    print("CPU: \(cpuModel()), \(cores) cores; ISA path: \(isa); threads: \(options.threadCounts.map(String.init).joined(separator: ", "))")
+    for t in options.threadCounts {
+        print("ceilings at \(t) thread\(t == 1 ? "" : "s"): streaming \(fmt(ceilings.bandwidth[t]!, 1)) GB/s (read-read-write), "
+              + "SGEMM \(fmt(ceilings.sgemm[t]!, 1)) GFLOP/s (OpenBLAS, \(options.quick ? 512 : 1024)-cube)")
+    }
+    print("")
+    print([pad("workload", 22), pad("path", 9), pad("thr", 4, right: true), pad("median ms", 11, right: true),
+           pad("min", 9, right: true), pad("max", 9, right: true), pad("throughput", 18, right: true),
+           pad("% ceiling", 10, right: true), pad("C/Swift", 8, right: true)].joined(separator: " "))
+}
+
+for workload in workloads {
+    let prepared = workload.prepare(options.quick)
+    for threads in options.threadCounts {
+        var medians: [Backend: Double] = [:]
+        for backend in [Backend.portable, .c] {
+            let execution = Execution(backend: backend, threads: threads)
+            let isPortable = backend == .portable
+            let body = isPortable ? (prepared.runPortable ?? prepared.run) : prepared.run
+            let fraction = isPortable ? prepared.portableFraction : 1
+            bench_blas_threads(Int32(threads))
+            let m: Measurement
+            do {
+                m = try measure(runs: runs) { try body(execution) }
+            } catch {
+                print("\(workload.name) \(backend) failed: \(error)")
+                continue
+            }
+            medians[backend] = m.median / fraction
+            let throughput = prepared.work * fraction / (m.median / 1e3) / unitScale(prepared.unit)
+            let scaled: Ceiling
+            switch prepared.ceiling {
+            case let .bandwidth(bytes): scaled = .bandwidth(bytes: bytes * fraction)
+            case let .sgemm(flops): scaled = .sgemm(flops: flops * fraction)
+            }
+            let roof = ceilings.percent(of: scaled, ms: m.median, threads: threads)
+            let path = isPortable ? "swift" : "c"
+            let speedup = isPortable ? Double.nan : (medians[.portable] ?? .nan) / m.median
+            if options.json {
+                print(jsonLine([("workload", workload.name), ("path", path), ("threads", threads), ("ms", m.median),
+                                ("min_ms", m.min), ("max_ms", m.max), ("throughput", throughput),
+                                ("unit", prepared.unit), ("roofline_pct", roof)]
+                               + (isPortable && fraction != 1 ? [("portable_fraction", fraction)] : [])))
+            } else {
+                var line = [pad(workload.name, 22), pad(path, 9), pad("\(threads)", 4, right: true),
+                            pad(fmt(m.median), 11, right: true), pad(fmt(m.min), 9, right: true),
+                            pad(fmt(m.max), 9, right: true),
+                            pad("\(fmt(throughput)) \(prepared.unit)", 18, right: true),
+                            pad(fmt(roof, 0) + "%", 10, right: true),
+                            pad(isPortable ? "" : fmt(speedup, 1) + "x", 8, right: true)].joined(separator: " ")
+                if isPortable, let note = prepared.note { line += "  (\(note))" }
+                print(line)
+            }
+            fflush(stdout)
+        }
+    }
+}
+if !options.json {
+    print("\npeak resident memory: \(bench_peak_rss_bytes() >> 20) MiB")
+}

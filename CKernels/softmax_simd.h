@@ -1,0 +1,186 @@
+/* Softmax cross-entropy chunk kernel, written once over simd_layer.h
+ * (no include guard: softmax.c includes it per ISA).
+ *
+ * The gradient of a row needs only its max and S = sum exp(x - max); the log
+ * is needed for the loss alone. So each row finishes its gradient at once,
+ * while its exps are still in registers (rows of up to SM_REG_VECTORS vectors;
+ * wider rows stash them in the gradient row), and the logs of a group of VW
+ * rows are taken by one vector log for their losses. Row tails go through
+ * masked loads and stores. */
+
+#ifndef SM_REG_VECTORS
+#define SM_REG_VECTORS 4
+#endif
+
+/* Gradient of one row from its exps: g_j = ex_j coef - bs w_j - onehot [j = y]. */
+V_INLINE vf VFN(ce_grad_vec)(const sm_ctx *c, vf ex, size_t j, bool last, size_t rest, vf coef, vf bs,
+                             bool smooth, size_t yvec, size_t ylane, vf onehot) {
+    vf gv = v_mul(ex, coef);
+    if (smooth) {
+        vf wv = c->w ? (last ? v_load_first(c->w + j, rest) : v_load(c->w + j)) : v_set(1.0f);
+        gv = v_fnma(bs, wv, gv);
+    }
+    if (j == yvec) gv = v_sub(gv, v_zero_unless(vm_lane(ylane), onehot));
+    return gv;
+}
+
+/* Four rows in lockstep: each row is one long dependent chain (max ->
+ * horizontal max -> exp -> horizontal sum), so interleaving independent rows
+ * is what keeps the vector units busy. Rows here are not ignored and have at
+ * most SM_REG_VECTORS vectors. */
+#define SM_ILP 4
+V_INLINE void VFN(ce_rows4)(const sm_ctx *c, size_t i0, size_t lane0, vf *S, float *shifted_y, float *wx, float *wys) {
+    const size_t C = c->classes, full = C - C % VW, rest = C % VW, nvec = (C + VW - 1) / VW;
+    const bool smooth = c->eps > 0.0f;
+    const float bb = c->eps / (float)C;
+    const float *x[SM_ILP];
+    vf vmax[SM_ILP], vm_[SM_ILP], vs[SM_ILP], vw[SM_ILP], ex[SM_ILP][SM_REG_VECTORS];
+    float m[SM_ILP];
+    for (int q = 0; q < SM_ILP; q++) { x[q] = c->x + (i0 + q) * C; vmax[q] = v_set(-INFINITY); }
+    for (size_t v = 0; v < nvec; v++) {
+        size_t j = v * VW;
+        for (int q = 0; q < SM_ILP; q++) {
+            vf xv = j == full ? v_sel(vm_first(rest), v_load_first(x[q] + j, rest), v_set(-INFINITY)) : v_load(x[q] + j);
+            vmax[q] = v_max(xv, vmax[q]);
+        }
+    }
+    for (int q = 0; q < SM_ILP; q++) {
+        m[q] = v_hmax(vmax[q]);
+        vm_[q] = v_set(m[q]);
+        vs[q] = v_zero();
+        vw[q] = v_zero();
+    }
+    for (size_t v = 0; v < nvec && v < SM_REG_VECTORS; v++) {
+        size_t j = v * VW;
+        bool last = j == full;
+        vf wv = v_set(1.0f);
+        if (smooth && c->w) wv = last ? v_load_first(c->w + j, rest) : v_load(c->w + j);
+        for (int q = 0; q < SM_ILP; q++) {
+            vf d = v_sub(last ? v_load_first(x[q] + j, rest) : v_load(x[q] + j), vm_[q]);
+            vf exv = VFN(v_exp)(d);
+            if (last) {
+                exv = v_zero_unless(vm_first(rest), exv);
+                d = v_zero_unless(vm_first(rest), d);
+            }
+            vs[q] = v_add(vs[q], exv);
+            if (smooth) vw[q] = v_fma(wv, d, vw[q]);
+            ex[q][v] = exv;
+        }
+    }
+    for (int q = 0; q < SM_ILP; q++) {
+        size_t i = i0 + q;
+        int64_t y = c->y[i];
+        float sum = v_hsum(vs[q]), wy = c->w ? c->w[y] : 1.0f;
+        *S = v_sel(vm_lane(lane0 + q), v_set(sum), *S);
+        shifted_y[q] = x[q][y] - m[q];
+        wx[q] = smooth ? v_hsum(vw[q]) : 0.0f;
+        wys[q] = wy;
+        if (c->grad) {
+            float *g = c->grad + i * C;
+            float a = (1.0f - c->eps) * wy;
+            vf coef = v_set(c->gscale * (a + bb * (float)c->wsum) / sum);
+            vf bs = v_set(c->gscale * bb), onehot = v_set(c->gscale * a);
+            size_t ylane = (size_t)y % VW, yvec = (size_t)y - ylane;
+            for (size_t v = 0; v < nvec && v < SM_REG_VECTORS; v++) {
+                size_t j = v * VW;
+                bool last = j == full;
+                vf gv = VFN(ce_grad_vec)(c, ex[q][v], j, last, rest, coef, bs, smooth, yvec, ylane, onehot);
+                if (last) v_store_first(g + j, gv, rest);
+                else v_store(g + j, gv);
+            }
+        }
+    }
+}
+
+V_TARGET static double VFN(ce_chunk)(void *vc, size_t b, size_t e) {
+    /* a local copy: stores through the float* outputs cannot alias it, so its
+     * fields stay in registers instead of being reloaded after every store */
+    const sm_ctx lc = *(const sm_ctx *)vc, *c = &lc;
+    const size_t C = c->classes, full = C - C % VW, rest = C % VW, nvec = (C + VW - 1) / VW;
+    const bool smooth = c->eps > 0.0f, in_registers = nvec <= SM_REG_VECTORS;
+    const float bb = c->eps / (float)C;
+    float shifted_y[VW], wx[VW], wys[VW], ls[VW];
+    double acc = 0.0;
+    for (size_t g0 = b; g0 < e; g0 += VW) {
+        size_t gn = e - g0 < VW ? e - g0 : VW;
+        /* each row's S goes into its lane (scalar stores then a vector load would stall) */
+        vf S = v_set(1.0f); /* ignored or absent rows: log 1 = 0 */
+        for (size_t r = 0; r < VW; r++) { shifted_y[r] = 0.0f; wx[r] = 0.0f; wys[r] = 0.0f; }
+        for (size_t r = 0; r < gn; r++) {
+            size_t i = g0 + r;
+            if (in_registers && r % SM_ILP == 0 && r + SM_ILP <= gn && c->y[i] != c->ignore &&
+                c->y[i + 1] != c->ignore && c->y[i + 2] != c->ignore && c->y[i + 3] != c->ignore) {
+                VFN(ce_rows4)(c, i, r, &S, shifted_y + r, wx + r, wys + r);
+                r += SM_ILP - 1;
+                continue;
+            }
+            int64_t y = c->y[i];
+            float *g = c->grad ? c->grad + i * C : NULL;
+            if (y == c->ignore) {
+                if (g) memset(g, 0, C * sizeof(float));
+                continue;
+            }
+            const float *x = c->x + i * C;
+            vf vmax = v_set(-INFINITY);
+            for (size_t j = 0; j < full; j += VW) vmax = v_max(v_load(x + j), vmax);
+            if (rest) vmax = v_max(v_sel(vm_first(rest), v_load_first(x + full, rest), v_set(-INFINITY)), vmax);
+            const float m = v_hmax(vmax);
+            const vf vm_ = v_set(m);
+            vf vs = v_zero(), vw = v_zero();
+            vf ex[SM_REG_VECTORS];
+            for (size_t v = 0; v < nvec; v++) {
+                size_t j = v * VW;
+                bool last = j == full;
+                vf d = v_sub(last ? v_load_first(x + j, rest) : v_load(x + j), vm_);
+                vf exv = VFN(v_exp)(d);
+                if (last) {
+                    exv = v_zero_unless(vm_first(rest), exv);
+                    d = v_zero_unless(vm_first(rest), d);
+                }
+                vs = v_add(vs, exv);
+                if (smooth) {
+                    vf wv = c->w ? (last ? v_load_first(c->w + j, rest) : v_load(c->w + j)) : v_set(1.0f);
+                    vw = v_fma(wv, d, vw);
+                }
+                if (in_registers) ex[v < SM_REG_VECTORS ? v : 0] = exv;
+                else if (g) {
+                    if (last) v_store_first(g + j, exv, rest);
+                    else v_store(g + j, exv);
+                }
+            }
+            const float sum = v_hsum(vs), wy = c->w ? c->w[y] : 1.0f;
+            S = v_sel(vm_lane(r), v_set(sum), S);
+            shifted_y[r] = x[y] - m;
+            wx[r] = smooth ? v_hsum(vw) : 0.0f;
+            wys[r] = wy;
+            if (g) {
+                float a = (1.0f - c->eps) * wy;
+                vf coef = v_set(c->gscale * (a + bb * (float)c->wsum) / sum);
+                vf bs = v_set(c->gscale * bb), onehot = v_set(c->gscale * a);
+                size_t ylane = (size_t)y % VW, yvec = (size_t)y - ylane;
+                for (size_t v = 0; v < nvec; v++) {
+                    size_t j = v * VW;
+                    bool last = j == full;
+                    vf exv = in_registers ? ex[v < SM_REG_VECTORS ? v : 0]
+                                          : (last ? v_load_first(g + j, rest) : v_load(g + j));
+                    vf gv = VFN(ce_grad_vec)(c, exv, j, last, rest, coef, bs, smooth, yvec, ylane, onehot);
+                    if (last) v_store_first(g + j, gv, rest);
+                    else v_store(g + j, gv);
+                }
+            }
+        }
+        /* losses: one vector log for the group */
+        v_store(ls, VFN(v_log)(S));
+        for (size_t r = 0; r < gn; r++) {
+            size_t i = g0 + r;
+            float loss = 0.0f;
+            if (c->y[i] != c->ignore) {
+                loss = (1.0f - c->eps) * wys[r] * (ls[r] - shifted_y[r]);
+                if (smooth) loss += bb * ((float)c->wsum * ls[r] - wx[r]);
+            }
+            if (c->loss) c->loss[i] = loss;
+            acc += loss;
+        }
+    }
+    return acc;
+}

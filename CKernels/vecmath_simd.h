@@ -1,0 +1,155 @@
+/* Vector exp / log / log1p / sigmoid / softplus, written once over
+ * simd_layer.h and instantiated per ISA (no include guard: include it after
+ * each simd_layer.h).
+ *
+ * Two tiers:
+ *  - the API functions (v_exp, v_log, v_log1p, v_sigmoid, v_softplus) are
+ *    within 2 ulp of the correctly rounded result over the whole float
+ *    range, subnormals, +-0, +-inf and NaN included (a test sweeps it);
+ *  - the kernel helpers (v_log_core, v_log1p_unit, v_log1p_pos, v_recip,
+ *    v_sigmoid2) assume a domain their caller guarantees and trade the last
+ *    ulp (<= 3) for fewer instructions: no divisions, no special-case blends.
+ *    The fused kernels apply one NaN blend per output instead.
+ *
+ * Where floating point bites:
+ *  - exp(x) for x < -87.3 is subnormal: 2^n does not fit one exponent field,
+ *    so v_scale2n applies it so that the result rounds only once.
+ *  - MIN/MAX return their *second* operand when either is NaN, so every clamp
+ *    takes x second: NaN passes through to the result.
+ *  - log1p(x) = log(u) - ((u - 1) - x) / u with u = 1 + x: (u - 1) - x is the
+ *    rounding error of u, exactly, and the quotient puts it back.
+ */
+
+/* where `src` is NaN, the result is that NaN */
+V_INLINE vf VFN(v_keepnan)(vf value, vf src) {
+    return v_sel(v_cmp(src, src, _CMP_UNORD_Q), src, value);
+}
+
+/* sign(x): -1, 0 or +1 (NaN gives +-1: callers blend NaN in once at the end) */
+V_INLINE vf VFN(v_sign)(vf x) {
+    vf one = v_or(v_signbit(x), v_set(1.0f));
+    return v_zero_unless(v_cmp(x, v_zero(), _CMP_NEQ_OQ), one);
+}
+
+/* max(x, 0) that keeps NaN */
+V_INLINE vf VFN(v_max0)(vf x) { return v_max(v_zero(), x); }
+
+/* 1 / a for finite a with |a| in [2^-126, 2^126]: approximate reciprocal and
+ * one Newton step (AVX2: ~1.5 ulp; AVX-512: ~0.5 ulp). */
+V_INLINE vf VFN(v_recip)(vf a) {
+    vf r = v_rcp_approx(a);
+    return v_mul(r, v_fnma(a, r, v_set(2.0f)));
+}
+
+V_INLINE vf VFN(v_exp)(vf x) {
+    vf xc = v_min(v_set(89.0f), v_max(v_set(-104.0f), x)); /* beyond: inf / 0 anyway */
+    vf n = v_round(v_mul(xc, v_set(1.44269504088896341f)));
+    vf r = v_fnma(n, v_set(0.693145751953125f), xc); /* x - n ln2, ln2 in two parts */
+    r = v_fnma(n, v_set(1.428606765330187045e-06f), r);
+    vf u = v_set(1.9875691500e-4f); /* exp(r) on |r| <= ln2/2 (Cephes expf) */
+    u = v_fma(u, r, v_set(1.3981999507e-3f));
+    u = v_fma(u, r, v_set(8.3334519073e-3f));
+    u = v_fma(u, r, v_set(4.1665795894e-2f));
+    u = v_fma(u, r, v_set(1.6666665459e-1f));
+    u = v_fma(u, r, v_set(5.0000001201e-1f));
+    vf p = v_add(v_set(1.0f), v_fma(v_mul(r, r), u, r)); /* 1 + (r + r^2 u): one final rounding */
+    return v_scale2n(p, n);                                /* NaN x: p is NaN, so is this */
+}
+
+/* log(x) for finite x >= 2^-126 (no specials): Cephes logf, division-free. */
+V_INLINE vf VFN(v_log_core)(vf x) {
+    vi bits = v_bits(x);
+    /* m in [sqrt(1/2), sqrt(2)): subtract the bits of sqrt(1/2) so the split is exact */
+    vi off = vi_sub(bits, vi_set(0x3f3504f3));
+    vf e = vi_to_f(vi_srai(off, 23));
+    vf m = vi_as_f(vi_add(vi_and(off, vi_set(0x007fffff)), vi_set(0x3f3504f3)));
+    vf f = v_sub(m, v_set(1.0f));
+    vf z = v_mul(f, f);
+    vf p = v_set(7.0376836292e-2f);
+    p = v_fma(p, f, v_set(-1.1514610310e-1f));
+    p = v_fma(p, f, v_set(1.1676998740e-1f));
+    p = v_fma(p, f, v_set(-1.2420140846e-1f));
+    p = v_fma(p, f, v_set(1.4249322787e-1f));
+    p = v_fma(p, f, v_set(-1.6668057665e-1f));
+    p = v_fma(p, f, v_set(2.0000714765e-1f));
+    p = v_fma(p, f, v_set(-2.4999993993e-1f));
+    p = v_fma(p, f, v_set(3.3333331174e-1f));
+    vf y = v_fma(e, v_set(-2.12194440e-4f), v_mul(v_mul(f, z), p));
+    y = v_fnma(v_set(0.5f), z, y);
+    return v_fma(e, v_set(0.693359375f), v_add(f, y));
+}
+
+/* log(x) for every x: -inf at 0, NaN below 0, inf at inf, subnormals scaled up. */
+V_INLINE vf VFN(v_log)(vf x) {
+    vm tiny = v_cmp(x, v_set(1.17549435e-38f), _CMP_LT_OQ);
+    vf xs = v_sel(tiny, v_mul(x, v_set(16777216.0f)), x);
+    vf y = VFN(v_log_core)(xs);
+    y = v_sel(tiny, v_sub(y, v_set(16.635532333438687f)), y); /* 24 ln 2 */
+    y = v_sel(v_cmp(x, v_zero(), _CMP_EQ_OQ), v_set(-INFINITY), y);
+    y = v_sel(v_cmp(x, v_zero(), _CMP_LT_OQ), v_set(NAN), y);
+    y = v_sel(v_cmp(x, v_set(INFINITY), _CMP_EQ_OQ), x, y);
+    return VFN(v_keepnan)(y, x);
+}
+
+V_INLINE vf VFN(v_log1p)(vf x) {
+    const vf one = v_set(1.0f);
+    vf u = v_add(one, x);
+    vf corr = v_div(v_sub(v_sub(u, one), x), u);
+    vf y = v_sub(VFN(v_log)(u), corr);
+    /* u == 1: log1p(x) = x (keeps -0 and subnormals exact); inf: inf; x == -1: -inf */
+    y = v_sel(v_cmp(u, one, _CMP_EQ_OQ), x, y);
+    y = v_sel(v_cmp(x, v_set(INFINITY), _CMP_EQ_OQ), x, y);
+    y = v_sel(v_cmp(u, v_zero(), _CMP_EQ_OQ), v_set(-INFINITY), y);
+    return VFN(v_keepnan)(y, x);
+}
+
+/* log1p(e) for e in [0, 1] (NaN passes): e q(e), q a degree-9 Chebyshev
+ * fit of log1p(e)/e on [0, 1] (<= 1.7 ulp evaluated in float). Ten FMAs,
+ * no division: the softplus of every BCE-family loss goes through here. */
+V_INLINE vf VFN(v_log1p_unit)(vf e) {
+    vf q = v_set(-0.0031760570127516985f);
+    q = v_fma(q, e, v_set(0.019542528316378593f));
+    q = v_fma(q, e, v_set(-0.05637361481785774f));
+    q = v_fma(q, e, v_set(0.10543623566627502f));
+    q = v_fma(q, e, v_set(-0.1526966691017151f));
+    q = v_fma(q, e, v_set(0.1966327428817749f));
+    q = v_fma(q, e, v_set(-0.24951615929603577f));
+    q = v_fma(q, e, v_set(0.33329710364341736f));
+    q = v_fma(q, e, v_set(-0.49999892711639404f));
+    q = v_fma(q, e, v_set(1.0f));
+    return v_mul(e, q);
+}
+
+/* log1p(u) for finite u >= 0 (no specials). */
+V_INLINE vf VFN(v_log1p_pos)(vf u) {
+    const vf one = v_set(1.0f);
+    vf v = v_add(one, u);
+    vf corr = v_mul(v_sub(v_sub(v, one), u), VFN(v_recip)(v));
+    return v_sub(VFN(v_log_core)(v), corr);
+}
+
+/* sigmoid(x) and sigmoid(-x), each to full relative precision, from one exp.
+ * Also gives e = exp(-|x|) for the caller's log1p. */
+V_INLINE void VFN(v_sigmoid2)(vf x, vf *pos, vf *neg, vf *e_out) {
+    vf e = VFN(v_exp)(v_negabs(x));
+    vf big = VFN(v_recip)(v_add(v_set(1.0f), e)); /* sigmoid(|x|) */
+    vf small = v_mul(e, big);                       /* sigmoid(-|x|) */
+    vm xpos = v_cmp(x, v_zero(), _CMP_GE_OQ);
+    *pos = v_sel(xpos, big, small);
+    *neg = v_sel(xpos, small, big);
+    *e_out = e;
+}
+
+/* API sigmoid: exact division, NaN kept. */
+V_INLINE vf VFN(v_sigmoid)(vf x) {
+    vf e = VFN(v_exp)(v_negabs(x));
+    vf d = v_add(v_set(1.0f), e);
+    vf num = v_sel(v_cmp(x, v_zero(), _CMP_GE_OQ), v_set(1.0f), e);
+    return VFN(v_keepnan)(v_div(num, d), x);
+}
+
+/* API softplus: log(1 + e^x) = max(x, 0) + log1p(e^-|x|). */
+V_INLINE vf VFN(v_softplus)(vf x) {
+    vf e = VFN(v_exp)(v_negabs(x));
+    return VFN(v_keepnan)(v_add(VFN(v_max0)(x), VFN(v_log1p)(e)), x);
+}

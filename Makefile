@@ -1,0 +1,53 @@
+# LossKit: `make bench` (the main job) and `make test`; see README.md.
+SWIFT ?= swift
+CC ?= cc
+ARGS ?=
+# Debian/Ubuntu packages the build links against (OpenBLAS + LAPACKE, found through pkg-config).
+APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config
+
+.PHONY: all deps build test bench lib clean
+
+all: build
+
+# Installs the apt packages that are missing (as root), or prints the exact command.
+deps:
+	@if command -v dpkg >/dev/null 2>&1; then \
+	  missing=""; \
+	  for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then \
+	    if [ "$$(id -u)" = "0" ]; then \
+	      echo "installing:$$missing"; \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    else \
+	      echo "LossKit needs these packages:$$missing"; \
+	      echo "install them with:  sudo apt-get install -y$$missing"; \
+	      exit 1; \
+	    fi; \
+	  fi; \
+	fi
+
+build: deps
+	$(SWIFT) build
+
+# The whole test suite (debug build): golden, differential, gradient checks, bad input, determinism.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# Release build, then every workload of BENCHMARKS.md (ARGS: --json, --quick, --filter NAME, --threads 1,2).
+bench: deps
+	$(SWIFT) build -c release --product losskit-bench
+	.build/release/losskit-bench $(ARGS)
+
+# build/liblosskit.so + build/include/: the C kernels for C or Python ctypes users.
+lib: deps
+	@mkdir -p build/include build/obj
+	@for f in CKernels/*.c; do \
+	  $(CC) -std=c11 -O2 -fPIC -DLOSSKIT_BUILDING -c $$f -o build/obj/$$(basename $$f .c).o || exit 1; \
+	done
+	$(CC) -shared -o build/liblosskit.so build/obj/*.o $$(pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke) -lpthread -lm
+	cp CKernels/include/*.h build/include/
+	@echo "built build/liblosskit.so (header: build/include/losskit.h)"
+
+clean:
+	rm -rf .build build
