@@ -54,6 +54,23 @@ typedef struct {
         const bool sl = c->stream && c->loss && ((uintptr_t)(c->loss + b) & 15) == 0;          \
         const bool sg = c->stream && with_grad && ((uintptr_t)(c->grad + b) & 15) == 0;        \
         size_t i = b;                                                                          \
+        /* two independent vectors per step: each is one long dependent chain */               \
+        for (; i + 2 * VW <= e; i += 2 * VW) {                                                 \
+            vf g0 = v_zero(), g1 = v_zero();                                                   \
+            vf l0 = VFN(name##_velem)(c, v_load(c->x + i), v_load(c->t + i), &g0);             \
+            vf l1 = VFN(name##_velem)(c, v_load(c->x + i + VW), v_load(c->t + i + VW), &g1);   \
+            v_accumulate(acc, l0);                                                             \
+            v_accumulate(acc, l1);                                                             \
+            if (c->loss) {                                                                     \
+                if (sl) { v_stream(c->loss + i, l0); v_stream(c->loss + i + VW, l1); }         \
+                else { v_store(c->loss + i, l0); v_store(c->loss + i + VW, l1); }              \
+            }                                                                                  \
+            if (with_grad) {                                                                   \
+                vf gg0 = v_mul(g0, gs), gg1 = v_mul(g1, gs);                                   \
+                if (sg) { v_stream(c->grad + i, gg0); v_stream(c->grad + i + VW, gg1); }       \
+                else { v_store(c->grad + i, gg0); v_store(c->grad + i + VW, gg1); }            \
+            }                                                                                  \
+        }                                                                                      \
         for (; i + VW <= e; i += VW) {                                                         \
             vf g = v_zero();                                                                   \
             vf l = VFN(name##_velem)(c, v_load(c->x + i), v_load(c->t + i), &g);               \

@@ -33,19 +33,22 @@ if workloads.isEmpty {
 }
 
 let isa = String(cString: losskit_isa_name(losskit_active_isa()))
-let ceilings = Ceilings.measure(threadCounts: options.threadCounts, quick: options.quick)
+let ceilings = Ceilings(threadCounts: options.threadCounts, quick: options.quick)
+let dramBytes = Double(options.quick ? 48 << 20 : 384 << 20)
 let runs = options.quick ? 1 : 5
 
 if options.json {
     for t in options.threadCounts {
         print(jsonLine([("machine", cpuModel()), ("isa", isa), ("threads", t),
-                        ("bandwidth_gbs", ceilings.bandwidth[t]!), ("sgemm_gflops", ceilings.sgemm[t]!)]))
+                        ("bandwidth_gbs", ceilings.bandwidth(threads: t, bytes: dramBytes)),
+                        ("sgemm_gflops", ceilings.sgemm[t]!)]))
     }
 } else {
     print("LossKit benchmarks\(options.quick ? " (quick: smaller shapes, one run each)" : "")")
     print("CPU: \(cpuModel()), \(cores) cores; ISA path: \(isa); threads: \(options.threadCounts.map(String.init).joined(separator: ", "))")
     for t in options.threadCounts {
-        print("ceilings at \(t) thread\(t == 1 ? "" : "s"): streaming \(fmt(ceilings.bandwidth[t]!, 1)) GB/s (read-read-write), "
+        print("ceilings at \(t) thread\(t == 1 ? "" : "s"): streaming \(fmt(ceilings.bandwidth(threads: t, bytes: dramBytes), 1)) GB/s "
+              + "(read-read-write over \(Int(dramBytes) >> 20) MiB; bandwidth-bound rows use the probe at their own size), "
               + "SGEMM \(fmt(ceilings.sgemm[t]!, 1)) GFLOP/s (OpenBLAS, \(options.quick ? 512 : 1024)-cube)")
     }
     print("")
