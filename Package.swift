@@ -30,6 +30,7 @@ let targets: [Target] = [
         name: "CLossKit",
         dependencies: blasDependency,
         path: "CKernels",
+        exclude: ["README.md"],
         cSettings: [.define("LOSSKIT_BUILDING")],
         linkerSettings: blasLink
     ),
@@ -37,7 +38,8 @@ let targets: [Target] = [
     .target(
         name: "LossKit",
         dependencies: ["CLossKit"],
-        path: "Sources/LossKit"
+        path: "Sources/LossKit",
+        exclude: ["README.md"]
     ),
     // `make bench`: the workloads of BENCHMARKS.md, and the machine's own ceilings.
     .target(

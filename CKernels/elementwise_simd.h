@@ -53,7 +53,13 @@ V_INLINE vf VFN(wing_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
 V_INLINE vf VFN(focal_regression_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
     vf k = v_set(c->p[0]);
     vf r = v_sub(x, t), a = v_abs(r);
-    vf ak1 = VFN(v_exp)(v_mul(v_sub(k, v_set(1.0f)), VFN(v_log)(a)));
+    /* integer exponents (gamma 0, 1, 2: the usual) by multiplication, exactly;
+     * others through exp/log, which loses ~(k-1) log|r| ulp */
+    float k1 = c->p[0] - 1.0f;
+    vf ak1 = k1 == 1.0f ? a
+           : k1 == 2.0f ? v_mul(a, a)
+           : k1 == 3.0f ? v_mul(v_mul(a, a), a)
+           : VFN(v_exp)(v_mul(v_set(k1), VFN(v_log)(a)));
     *g = VFN(v_keepnan)(v_mul(VFN(v_sign)(r), v_mul(k, ak1)), r);
     return VFN(v_keepnan)(v_mul(ak1, a), r);
 }

@@ -41,20 +41,27 @@ V_INLINE vf VFN(v_recip)(vf a) {
     return v_mul(r, v_fnma(a, r, v_set(2.0f)));
 }
 
-V_INLINE vf VFN(v_exp)(vf x) {
-    vf xc = v_min(v_set(89.0f), v_max(v_set(-104.0f), x)); /* beyond: inf / 0 anyway */
+/* exp(x); `nonpositive` callers (x <= 0 or NaN) skip the upper clamp */
+V_INLINE vf VFN(v_exp_impl)(vf x, const bool nonpositive) {
+    vf xc = v_max(v_set(-104.0f), x); /* beyond the clamps: inf / 0 anyway */
+    if (!nonpositive) xc = v_min(v_set(89.0f), xc);
     vf n = v_round(v_mul(xc, v_set(1.44269504088896341f)));
     vf r = v_fnma(n, v_set(0.693145751953125f), xc); /* x - n ln2, ln2 in two parts */
     r = v_fnma(n, v_set(1.428606765330187045e-06f), r);
-    vf u = v_set(1.9875691500e-4f); /* exp(r) on |r| <= ln2/2 (Cephes expf) */
-    u = v_fma(u, r, v_set(1.3981999507e-3f));
-    u = v_fma(u, r, v_set(8.3334519073e-3f));
-    u = v_fma(u, r, v_set(4.1665795894e-2f));
-    u = v_fma(u, r, v_set(1.6666665459e-1f));
-    u = v_fma(u, r, v_set(5.0000001201e-1f));
-    vf p = v_add(v_set(1.0f), v_fma(v_mul(r, r), u, r)); /* 1 + (r + r^2 u): one final rounding */
-    return v_scale2n(p, n);                                /* NaN x: p is NaN, so is this */
+    /* exp(r) on |r| <= ln2/2: Cephes expf's polynomial, 1 + r + r^2 P(r), in one
+     * Horner chain whose last step, fma(q, r, 1), rounds once */
+    vf q = v_set(1.9875691500e-4f);
+    q = v_fma(q, r, v_set(1.3981999507e-3f));
+    q = v_fma(q, r, v_set(8.3334519073e-3f));
+    q = v_fma(q, r, v_set(4.1665795894e-2f));
+    q = v_fma(q, r, v_set(1.6666665459e-1f));
+    q = v_fma(q, r, v_set(5.0000001201e-1f));
+    q = v_fma(q, r, v_set(1.0f));
+    vf p = v_fma(q, r, v_set(1.0f));
+    return v_scale2n(p, n); /* NaN x: p is NaN, so is this */
 }
+
+V_INLINE vf VFN(v_exp)(vf x) { return VFN(v_exp_impl)(x, false); }
 
 /* log(x) for finite x >= 2^-126 (no specials): Cephes logf, division-free. */
 V_INLINE vf VFN(v_log_core)(vf x) {
@@ -131,7 +138,7 @@ V_INLINE vf VFN(v_log1p_pos)(vf u) {
 /* sigmoid(x) and sigmoid(-x), each to full relative precision, from one exp.
  * Also gives e = exp(-|x|) for the caller's log1p. */
 V_INLINE void VFN(v_sigmoid2)(vf x, vf *pos, vf *neg, vf *e_out) {
-    vf e = VFN(v_exp)(v_negabs(x));
+    vf e = VFN(v_exp_impl)(v_negabs(x), true);
     vf big = VFN(v_recip)(v_add(v_set(1.0f), e)); /* sigmoid(|x|) */
     vf small = v_mul(e, big);                       /* sigmoid(-|x|) */
     vm xpos = v_cmp(x, v_zero(), _CMP_GE_OQ);

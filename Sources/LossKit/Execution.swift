@@ -37,6 +37,9 @@ public struct Execution: Sendable, Hashable {
     /// always run on the calling thread.
     public var threads: Int?
 
+    /// - Parameters:
+    ///   - backend: `.c` (default) or `.portable`.
+    ///   - threads: at most this many threads (>= 1), or nil for every core.
     public init(backend: Backend = .c, threads: Int? = nil) {
         self.backend = backend
         self.threads = threads
@@ -73,6 +76,7 @@ public struct LossResult: Sendable, Equatable {
     /// with respect to the predictions or logits; `nil` if not requested.
     public var gradient: [Float]?
 
+    /// Wraps a value with its optional per-element terms and gradient.
     public init(value: Float, unreduced: [Float]? = nil, gradient: [Float]? = nil) {
         self.value = value
         self.unreduced = unreduced
