@@ -5,7 +5,7 @@ ARGS ?=
 # Debian/Ubuntu packages the build links against (OpenBLAS + LAPACKE, found through pkg-config).
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config
 
-.PHONY: all deps build test bench lib clean
+.PHONY: all deps build test bench lib clean fuzz
 
 all: build
 
@@ -51,3 +51,12 @@ lib: deps
 
 clean:
 	rm -rf .build build
+
+# libFuzzer + ASan + UBSan over the C entry points; fails on any finding.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+fuzz: deps
+	@mkdir -p build/fuzz-corpus
+	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -ICKernels/include Fuzz/fuzz_losskit.c CKernels/*.c -lm -lpthread -o build/fuzz_losskit
+	build/fuzz_losskit -max_total_time=$(FUZZ_SECONDS) -max_len=20000 -print_final_stats=1 build/fuzz-corpus

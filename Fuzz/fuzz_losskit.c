@@ -1,0 +1,57 @@
+/* libFuzzer target over LossKit's C entry points, built with AddressSanitizer
+ * and UndefinedBehaviorSanitizer (`make fuzz`, FUZZ_SECONDS=60 by default).
+ *
+ * The input picks an op, a reduction (including an invalid one), an ISA path,
+ * a thread count, sizes, parameters and data; parameters and data are drawn
+ * from special values (0, -0, +-1, NaN, +-inf, subnormals, +-88.7, +-1e4,
+ * huge) or raw bit patterns. Pointers may be NULL and labels out of range.
+ * Buffers are allocated to exactly the size the ABI promises to touch, so
+ * any write or read past them is a finding. */
+#include "losskit.h"
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+static float pick(const uint8_t **d, size_t *n) {
+    if (*n < 4) return 0.5f;
+    uint32_t u; memcpy(&u, *d, 4); *d += 4; *n -= 4;
+    static const float specials[] = {0, -0.0f, 1, -1, NAN, INFINITY, -INFINITY, 1e-40f, -1e-40f, 88.7f, -88.7f, 1e4f, -1e4f, 1e30f, 3.4e38f};
+    if ((u & 0xff) < 40) return specials[(u >> 8) % 15];
+    float f; memcpy(&f, &u, 4); return f;
+}
+int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
+    if (n < 8) return 0;
+    uint8_t op = d[0], red = d[1] % 4, isa = d[2] % 4, thr = d[3] % 3, flags = d[4];
+    size_t cnt = ((size_t)d[5] << 8 | d[6]) % 3000, classes = 1 + d[7] % 40;
+    d += 8; n -= 8;
+    if (losskit_set_thread_isa(isa == 2 ? 0 : isa) != 0) losskit_set_thread_isa(0);
+    float p1 = pick(&d, &n), p2 = pick(&d, &n), p3 = pick(&d, &n), p4 = pick(&d, &n);
+    size_t rows = cnt / classes;
+    size_t total = (op % 12 >= 10) ? rows * classes : cnt;
+    size_t nb = total ? total * 4 : 1; float *x = malloc(nb), *t = malloc(nb), *loss = malloc(total ? nb : 4), *g = malloc(nb);
+    int64_t *y = malloc(rows ? rows * 8 : 1);
+    float w[64];
+    for (size_t i = 0; i < total; i++) { x[i] = pick(&d, &n); t[i] = (flags & 1) ? pick(&d, &n) : (float)(i & 1); }
+    for (size_t i = 0; i < rows; i++) y[i] = (flags & 2) && (i % 3 == 0) ? -100 : (int64_t)((i * 7) % classes) + ((flags & 4) && i == 0 ? 1000 : 0);
+    for (int i = 0; i < 64; i++) w[i] = (flags & 8) ? fabsf(pick(&d, &n)) : 1.0f;
+    float *L = (flags & 16) ? NULL : loss, *G = (flags & 32) ? NULL : g;
+    const float *X = (flags & 64) && total == 0 ? NULL : x;
+    int threads = thr;
+    switch (op % 12) {
+    case 0: losskit_l1(X, t, total, red, L, G, threads); break;
+    case 1: losskit_mse(X, t, total, red, L, G, threads); break;
+    case 2: losskit_smooth_l1(X, t, total, p1, red, L, G, threads); break;
+    case 3: losskit_huber(X, t, total, p1, red, L, G, threads); break;
+    case 4: losskit_wing(X, t, total, p1, p2, red, L, G, threads); break;
+    case 5: losskit_adaptive_wing(X, t, total, p1, p2, p3, p4, red, L, G, threads); break;
+    case 6: losskit_focal_regression(X, t, total, p1, red, L, G, threads); break;
+    case 7: losskit_shrinkage(X, t, total, p1, p2, (flags >> 4) % 4, red, L, G, threads); break;
+    case 8: losskit_bce_logits(X, t, total, (flags & 128) ? w : NULL, (flags & 128) ? 1 + (cnt % 3) : 0, red, L, G, threads); break;
+    case 9: losskit_sigmoid_focal(X, t, total, p1, p2, p3, red, L, G, threads); break;
+    case 10: losskit_softmax_ce(X, y, rows, classes, (flags & 128) ? w : NULL, -100, p1, red, L, G, threads); break;
+    case 11: losskit_softmax_focal(X, y, rows, classes, p1, p2, -100, red, L, G, threads); break;
+    }
+    if (total) losskit_vecmath(op % 5, x, g, total);
+    free(x); free(t); free(loss); free(g); free(y);
+    return 0;
+}
