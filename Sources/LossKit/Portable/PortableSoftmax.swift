@@ -37,9 +37,12 @@ extension Portable {
                     let p = { (j: Int) -> Double in exp(Double(row[j]) - lse) }
                     switch loss {
                     case .crossEntropy:
-                        var smooth = 0.0
-                        for c in 0..<classes { smooth += weight(c) * (lse - Double(row[c])) }
-                        l = (1 - eps) * weight(y) * (lse - Double(row[y])) + eps / Double(classes) * smooth
+                        l = (1 - eps) * weight(y) * (lse - Double(row[y]))
+                        if eps > 0 { // skipped at eps = 0, so a -inf logit elsewhere does not give 0 * inf
+                            var smooth = 0.0
+                            for c in 0..<classes { smooth += weight(c) * (lse - Double(row[c])) }
+                            l += eps / Double(classes) * smooth
+                        }
                         if gradient != nil {
                             let a = (1 - eps) * weight(y), b = eps / Double(classes)
                             for j in 0..<classes {
