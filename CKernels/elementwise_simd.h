@@ -71,7 +71,7 @@ V_INLINE vf VFN(shrinkage_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
     vf w;
     int mode = (int)c->p[2];
     if (mode == LOSSKIT_SHRINKAGE_WEIGHT_EXP_TARGET) {
-        w = VFN(v_exp)(t);
+        w = VFN(v_exp_kernel)(t, false);
     } else if (mode == LOSSKIT_SHRINKAGE_WEIGHT_NONE) {
         w = v_set(1.0f);
     } else {

@@ -57,7 +57,7 @@ V_INLINE void VFN(ce_rows4)(const sm_ctx *c, size_t i0, size_t lane0, vf *S, flo
         if (smooth && c->w) wv = last ? v_load_first(c->w + j, rest) : v_load(c->w + j);
         for (int q = 0; q < SM_ILP; q++) {
             vf d = v_sub(last ? v_load_first(x[q] + j, rest) : v_load(x[q] + j), vm_[q]);
-            vf exv = VFN(v_exp)(d);
+            vf exv = VFN(v_exp_kernel)(d, true);
             if (last) {
                 exv = v_zero_unless(vm_first(rest), exv);
                 d = v_zero_unless(vm_first(rest), d);
@@ -125,7 +125,7 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
     vf S = v_zero(), xy = v_zero(), wx = v_zero();
     for (size_t k = 0; k < C; k++) {
         vf d = v_sub(xs[k], m);
-        vf ex = VFN(v_exp)(d);
+        vf ex = VFN(v_exp_kernel)(d, true);
         S = v_add(S, ex);
         xs[k] = ex;
         xy = v_sel(_mm512_cmpeq_epi32_mask(yv, _mm512_set1_epi32((int)k)), d, xy);
@@ -216,7 +216,7 @@ V_TARGET static double VFN(ce_chunk)(void *vc, size_t b, size_t e) {
                 size_t j = v * VW;
                 bool last = j == full;
                 vf d = v_sub(last ? v_load_first(x + j, rest) : v_load(x + j), vm_);
-                vf exv = VFN(v_exp)(d);
+                vf exv = VFN(v_exp_kernel)(d, true);
                 if (last) {
                     exv = v_zero_unless(vm_first(rest), exv);
                     d = v_zero_unless(vm_first(rest), d);
