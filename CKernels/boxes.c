@@ -1,0 +1,275 @@
+/* IoU-family matrices and aligned losses, box format conversions. */
+#include "vecmath.h"
+#include <stdint.h>
+#include <stdlib.h>
+
+#define LK_CHECK(cond, pos) do { if (!(cond)) return -(pos); } while (0)
+
+static bool kind_ok(losskit_iou_kind k) { return k >= LOSSKIT_IOU && k <= LOSSKIT_CIOU; }
+
+/* ---- one pair, scalar ------------------------------------------------- */
+
+static const float kFourOverPi2 = 0.405284734569351086f; /* 4 / pi^2 */
+
+static float pair_metric(losskit_iou_kind kind, const float *a, const float *b) {
+    if (isnan(a[0] + a[1] + a[2] + a[3] + b[0] + b[1] + b[2] + b[3])) return NAN;
+    float aw = a[2] - a[0], ah = a[3] - a[1], bw = b[2] - b[0], bh = b[3] - b[1];
+    float iw = fmaxf(0.0f, fminf(a[2], b[2]) - fmaxf(a[0], b[0]));
+    float ih = fmaxf(0.0f, fminf(a[3], b[3]) - fmaxf(a[1], b[1]));
+    float inter = iw * ih, uni = aw * ah + bw * bh - inter;
+    if (uni == 0.0f) return 0.0f;
+    float iou = inter / uni;
+    if (kind == LOSSKIT_IOU) return iou;
+    float cw = fmaxf(0.0f, fmaxf(a[2], b[2]) - fminf(a[0], b[0]));
+    float ch = fmaxf(0.0f, fmaxf(a[3], b[3]) - fminf(a[1], b[1]));
+    if (kind == LOSSKIT_GIOU) {
+        float C = cw * ch;
+        return iou - (C - uni) / C;
+    }
+    float c2 = cw * cw + ch * ch + 1e-7f;
+    float dx = 0.5f * ((a[0] + a[2]) - (b[0] + b[2])), dy = 0.5f * ((a[1] + a[3]) - (b[1] + b[3]));
+    float diou = iou - (dx * dx + dy * dy) / c2;
+    if (kind == LOSSKIT_DIOU) return diou;
+    if ((aw == 0.0f && ah == 0.0f) || (bw == 0.0f && bh == 0.0f)) return 0.0f; /* aspect 0/0 */
+    float d = atanf(aw / ah) - atanf(bw / bh);
+    float v = kFourOverPi2 * d * d;
+    float alpha = v / (1.0f - iou + v + 1e-7f);
+    return diou - alpha * v;
+}
+
+/* ---- matrices ---------------------------------------------------------- */
+
+typedef struct {
+    float *x1, *y1, *x2, *y2, *area, *cx, *cy, *nan; /* the second set, one array per field */
+} col_soa;
+
+typedef struct {
+    losskit_iou_kind kind;
+    const float *boxes1, *boxes2;
+    size_t n, m, rows_per_task;
+    float *out;
+    bool stream;
+    losskit_isa path; /* chosen on the calling thread */
+    col_soa cols;
+} iou_job;
+
+static void iou_rows_scalar(const iou_job *job, size_t r0, size_t r1) {
+    for (size_t i = r0; i < r1; i++)
+        for (size_t j = 0; j < job->m; j++)
+            job->out[i * job->m + j] = pair_metric(job->kind, job->boxes1 + 4 * i, job->boxes2 + 4 * j);
+}
+
+#if LK_X86
+#define LK_SIMD 256
+#include "simd_layer.h"
+#include "boxes_simd.h"
+#undef LK_SIMD
+#define LK_SIMD 512
+#include "simd_layer.h"
+#include "boxes_simd.h"
+#undef LK_SIMD
+#endif
+
+static void iou_task(void *ctx, size_t task) {
+    const iou_job *job = ctx;
+    size_t r0 = task * job->rows_per_task;
+    size_t r1 = r0 + job->rows_per_task < job->n ? r0 + job->rows_per_task : job->n;
+#if LK_X86
+    /* CIoU needs atan: the scalar path serves it */
+    if (job->kind != LOSSKIT_CIOU) {
+        losskit_isa path = job->path;
+        if (path == LOSSKIT_ISA_AVX512) { iou_rows_avx512(job, r0, r1); return; }
+        if (path == LOSSKIT_ISA_AVX2) { iou_rows_avx2(job, r0, r1); return; }
+    }
+#endif
+    iou_rows_scalar(job, r0, r1);
+}
+
+int losskit_box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n,
+                           const float *boxes2, size_t m, float *out, int threads) {
+    size_t total;
+    LK_CHECK(kind_ok(kind), 1);
+    LK_CHECK(boxes1 != NULL || n == 0, 2);
+    LK_CHECK(n <= LK_MAX_FLOATS / 4, 3);
+    LK_CHECK(boxes2 != NULL || m == 0, 4);
+    LK_CHECK(m <= LK_MAX_FLOATS / 4, 5);
+    LK_CHECK(lk_mul_ok(n, m, &total) && total <= LK_MAX_FLOATS, 5);
+    LK_CHECK(out != NULL || total == 0, 6);
+    LK_CHECK(threads >= 0, 7);
+    if (total == 0) return LOSSKIT_OK;
+    /* Ordinary stores: rows rarely fill whole cache lines, and a row's masked
+     * tail shares a line with the next row's start - non-temporal stores mixed
+     * with ordinary ones on one line measured 2x slower than none at all. */
+    iou_job job = {.kind = kind, .boxes1 = boxes1, .boxes2 = boxes2, .n = n, .m = m, .out = out, .stream = false};
+    /* the second set as a structure of arrays: O(m) scratch */
+    float *soa = malloc(sizeof(float) * 8 * m);
+    if (!soa) return LOSSKIT_ERR_NOMEM;
+    col_soa *s = &job.cols;
+    s->x1 = soa; s->y1 = soa + m; s->x2 = soa + 2 * m; s->y2 = soa + 3 * m;
+    s->area = soa + 4 * m; s->cx = soa + 5 * m; s->cy = soa + 6 * m; s->nan = soa + 7 * m;
+    for (size_t j = 0; j < m; j++) {
+        const float *b = boxes2 + 4 * j;
+        s->x1[j] = b[0]; s->y1[j] = b[1]; s->x2[j] = b[2]; s->y2[j] = b[3];
+        s->area[j] = (b[2] - b[0]) * (b[3] - b[1]);
+        s->cx[j] = b[0] + b[2]; s->cy[j] = b[1] + b[3];
+        s->nan[j] = isnan(b[0] + b[1] + b[2] + b[3]) ? NAN : 0.0f;
+    }
+    job.path = lk_isa_path();
+    job.rows_per_task = 65536 / m ? 65536 / m : 1;
+    size_t tasks = (n + job.rows_per_task - 1) / job.rows_per_task;
+    int nthreads = total < LK_PARALLEL_MIN ? 1 : lk_threads_for(threads, tasks, 1);
+    int status = lk_parallel_for(tasks, nthreads, iou_task, &job);
+    free(soa);
+    return status;
+}
+
+/* ---- aligned losses ------------------------------------------------------ */
+/* d max(p, g)/dp and d min(p, g)/dp, with torch's half at ties */
+static inline float dmax(float p, float g) { return p > g ? 1.0f : (p == g ? 0.5f : 0.0f); }
+static inline float dmin(float p, float g) { return p < g ? 1.0f : (p == g ? 0.5f : 0.0f); }
+
+typedef struct {
+    losskit_iou_kind kind;
+    const float *p, *t;
+    float eps, gscale;
+    float *loss, *grad;
+} iou_loss_ctx;
+
+/* Loss of one pair and, if g, its gradient wrt the prediction (x1, y1, x2, y2). */
+static float pair_loss(losskit_iou_kind kind, const float *P, const float *G, float eps, float *g) {
+    const float x1 = P[0], y1 = P[1], x2 = P[2], y2 = P[3];
+    const float a1 = G[0], b1 = G[1], a2 = G[2], b2 = G[3];
+    const float wp = x2 - x1, hp = y2 - y1, wg = a2 - a1, hg = b2 - b1;
+    /* intersection, torchvision's masked form: zero unless both extents are positive */
+    const float iw = fminf(x2, a2) - fmaxf(x1, a1), ih = fminf(y2, b2) - fmaxf(y1, b1);
+    const bool overlap = iw > 0.0f && ih > 0.0f;
+    const float I = overlap ? iw * ih : 0.0f;
+    const float U = wp * hp + wg * hg - I;
+    const float Ue = U + eps, iou = I / Ue;
+    /* dI, dU wrt (x1, y1, x2, y2) */
+    float dI[4] = {0, 0, 0, 0};
+    if (overlap) {
+        dI[0] = -ih * dmax(x1, a1);
+        dI[1] = -iw * dmax(y1, b1);
+        dI[2] = ih * dmin(x2, a2);
+        dI[3] = iw * dmin(y2, b2);
+    }
+    const float dAp[4] = {-hp, -wp, hp, wp};
+    float diou[4], dU[4];
+    for (int k = 0; k < 4; k++) {
+        dU[k] = dAp[k] - dI[k];
+        diou[k] = (dI[k] * Ue - I * dU[k]) / (Ue * Ue);
+    }
+    const float cx1 = fminf(x1, a1), cy1 = fminf(y1, b1), cx2 = fmaxf(x2, a2), cy2 = fmaxf(y2, b2);
+    const float cw = cx2 - cx1, ch = cy2 - cy1;
+    /* d cw, d ch wrt (x1, y1, x2, y2) */
+    const float dcw[4] = {-dmin(x1, a1), 0.0f, dmax(x2, a2), 0.0f};
+    const float dch[4] = {0.0f, -dmin(y1, b1), 0.0f, dmax(y2, b2)};
+    float loss;
+    if (kind == LOSSKIT_GIOU) {
+        const float C = cw * ch, Ce = C + eps;
+        loss = 1.0f - iou + (C - U) / Ce;
+        if (g)
+            for (int k = 0; k < 4; k++) {
+                float dC = dcw[k] * ch + cw * dch[k];
+                g[k] = -diou[k] + ((dC - dU[k]) * Ce - (C - U) * dC) / (Ce * Ce);
+            }
+        return loss;
+    }
+    const float c2 = cw * cw + ch * ch + eps;
+    const float dx = 0.5f * ((x1 + x2) - (a1 + a2)), dy = 0.5f * ((y1 + y2) - (b1 + b2));
+    const float rho2 = dx * dx + dy * dy;
+    loss = 1.0f - iou + rho2 / c2;
+    if (g)
+        for (int k = 0; k < 4; k++) {
+            float drho2 = (k == 0 || k == 2) ? dx : dy; /* d/dx1 of dx^2 = 2 dx (1/2) */
+            float dc2 = 2.0f * (cw * dcw[k] + ch * dch[k]);
+            g[k] = -diou[k] + (drho2 * c2 - rho2 * dc2) / (c2 * c2);
+        }
+    if (kind == LOSSKIT_DIOU) return loss;
+    if ((wp == 0.0f && hp == 0.0f) || (wg == 0.0f && hg == 0.0f)) return loss; /* v undefined: 0 */
+    const float delta = atanf(wg / hg) - atanf(wp / hp);
+    const float v = kFourOverPi2 * delta * delta;
+    const float alpha = v / (1.0f - iou + v + eps); /* a constant for the gradient, as torch.no_grad */
+    loss += alpha * v;
+    if (g) {
+        /* d atan(w/h)/dw = h / (w^2 + h^2), d/dh = -w / (w^2 + h^2); v depends on -atan(wp/hp) */
+        float r2 = wp * wp + hp * hp;
+        float dv_dw = -2.0f * kFourOverPi2 * delta * (hp / r2);
+        float dv_dh = 2.0f * kFourOverPi2 * delta * (wp / r2);
+        g[0] += alpha * -dv_dw;
+        g[2] += alpha * dv_dw;
+        g[1] += alpha * -dv_dh;
+        g[3] += alpha * dv_dh;
+    }
+    return loss;
+}
+
+static double iou_loss_chunk(void *vc, size_t b, size_t e) {
+    const iou_loss_ctx *c = vc;
+    double acc = 0.0;
+    for (size_t i = b; i < e; i++) {
+        float g[4];
+        float l = pair_loss(c->kind, c->p + 4 * i, c->t + 4 * i, c->eps, c->grad ? g : NULL);
+        if (isnan(c->p[4 * i] + c->p[4 * i + 1] + c->p[4 * i + 2] + c->p[4 * i + 3] +
+                  c->t[4 * i] + c->t[4 * i + 1] + c->t[4 * i + 2] + c->t[4 * i + 3])) {
+            l = NAN;
+            g[0] = g[1] = g[2] = g[3] = NAN;
+        }
+        if (c->loss) c->loss[i] = l;
+        if (c->grad)
+            for (int k = 0; k < 4; k++) c->grad[4 * i + k] = g[k] * c->gscale;
+        acc += l;
+    }
+    return acc;
+}
+
+int losskit_box_iou_loss(losskit_iou_kind kind, const float *pred, const float *target, size_t n,
+                         float eps, losskit_reduction reduction, float *loss, float *grad, int threads) {
+    LK_CHECK(kind == LOSSKIT_GIOU || kind == LOSSKIT_DIOU || kind == LOSSKIT_CIOU, 1);
+    LK_CHECK(pred != NULL || n == 0, 2);
+    LK_CHECK(target != NULL || n == 0, 3);
+    LK_CHECK(n <= LK_MAX_FLOATS / 4, 4);
+    LK_CHECK(isfinite(eps) && eps >= 0.0f, 5);
+    LK_CHECK(lk_reduction_ok(reduction), 6);
+    LK_CHECK(threads >= 0, 9);
+    iou_loss_ctx c = {.kind = kind, .p = pred, .t = target, .eps = eps,
+                      .gscale = lk_grad_scale(reduction, (double)n),
+                      .loss = reduction == LOSSKIT_REDUCTION_NONE ? loss : NULL, .grad = grad};
+    int nthreads = n < LK_PARALLEL_MIN / 4 ? 1 : lk_threads_for(threads, n, 2 * (LK_CHUNK / 4));
+    double sum = 0.0;
+    int status = lk_chunked_sum(n, LK_CHUNK / 4, nthreads, iou_loss_chunk, &c, &sum);
+    if (status != LOSSKIT_OK) return status;
+    lk_store_reduced(reduction, sum, (double)n, loss);
+    return LOSSKIT_OK;
+}
+
+/* ---- conversions ------------------------------------------------------------ */
+
+int losskit_boxes_xyxy_to_cxcywh(const float *in, float *out, size_t n) {
+    LK_CHECK(in != NULL || n == 0, 1);
+    LK_CHECK(out != NULL || n == 0, 2);
+    LK_CHECK(n <= LK_MAX_FLOATS / 4, 3);
+    for (size_t i = 0; i < n; i++) {
+        float x1 = in[4 * i], y1 = in[4 * i + 1], x2 = in[4 * i + 2], y2 = in[4 * i + 3];
+        out[4 * i] = 0.5f * (x1 + x2);
+        out[4 * i + 1] = 0.5f * (y1 + y2);
+        out[4 * i + 2] = x2 - x1;
+        out[4 * i + 3] = y2 - y1;
+    }
+    return LOSSKIT_OK;
+}
+
+int losskit_boxes_cxcywh_to_xyxy(const float *in, float *out, size_t n) {
+    LK_CHECK(in != NULL || n == 0, 1);
+    LK_CHECK(out != NULL || n == 0, 2);
+    LK_CHECK(n <= LK_MAX_FLOATS / 4, 3);
+    for (size_t i = 0; i < n; i++) {
+        float cx = in[4 * i], cy = in[4 * i + 1], w = in[4 * i + 2], h = in[4 * i + 3];
+        out[4 * i] = cx - 0.5f * w;
+        out[4 * i + 1] = cy - 0.5f * h;
+        out[4 * i + 2] = cx + 0.5f * w;
+        out[4 * i + 3] = cy + 0.5f * h;
+    }
+    return LOSSKIT_OK;
+}

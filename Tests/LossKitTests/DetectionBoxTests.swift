@@ -1,0 +1,168 @@
+import CLossKit
+import LossKit
+import Testing
+import _TestSupport
+
+@Suite("Detection: IoU-family matrices and aligned losses")
+struct DetectionBoxTests {
+    static let matrixOps: [(String, IoUKind)] = [("box_iou", .iou), ("generalized_box_iou", .generalized),
+                                                 ("distance_box_iou", .distance), ("complete_box_iou", .complete)]
+    static let lossOps: [(String, IoUKind)] = [("giou_loss", .generalized), ("diou_loss", .distance), ("ciou_loss", .complete)]
+
+    @Test("golden matrices vs torchvision")
+    func goldenMatrices() throws {
+        for (op, kind) in Self.matrixOps {
+            for g in try Golden.cases(op) {
+                let expected = g.output("matrix").data
+                let portable = try boxIoUMatrix(kind, g.input("boxes1").floats, g.input("boxes2").floats, execution: .portable)
+                #expect(firstMismatch(portable, expected, rtol: 1e-5, atol: 1e-6) == nil, "\(g) portable")
+                try forEachISA { isa in
+                    let c = try boxIoUMatrix(kind, g.input("boxes1").floats, g.input("boxes2").floats)
+                    let mismatch = firstMismatch(c, expected, rtol: 1e-5, atol: 1e-6)
+                    #expect(mismatch == nil, "\(g) \(isaName(isa)): \(mismatch ?? "")")
+                }
+            }
+        }
+    }
+
+    @Test("golden aligned losses vs torchvision")
+    func goldenLosses() throws {
+        for (op, kind) in Self.lossOps {
+            for g in try Golden.cases(op) {
+                let r = reduction(g.string("reduction") ?? "mean")
+                let eps = g.float("eps") ?? 1e-7
+                for exec in [Execution.portable, .default] {
+                    try forEachISA { isa in
+                        let result = try boxIoULoss(kind, predictions: g.input("pred").floats, targets: g.input("target").floats,
+                                                    eps: eps, reduction: r, execution: exec)
+                        let label = "\(g) \(exec.backend) \(isaName(isa))"
+                        if r == .none {
+                            let m = firstMismatch(result.unreduced!, g.output("loss").data, rtol: 1e-5, atol: 1e-6)
+                            #expect(m == nil, "\(label) loss \(m ?? "")")
+                        } else {
+                            #expect(isClose(Double(result.value), g.output("loss").scalar, rtol: 1e-4, atol: 1e-6), "\(label)")
+                        }
+                        let m = firstMismatch(result.gradient!, g.output("grad_pred").data, rtol: 1e-4, atol: 1e-6)
+                        #expect(m == nil, "\(label) grad \(m ?? "")")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Random boxes plus the edge family: identical, disjoint, touching, nested, zero-area, tiny and huge.
+    static func boxSets(seed: UInt64, n: Int) -> [Float] {
+        var rng = SeededRandom(seed: seed)
+        var out: [Float] = []
+        for _ in 0..<n {
+            let x = Float.random(in: 0...100, using: &rng), y = Float.random(in: 0...100, using: &rng)
+            out += [x, y, x + Float.random(in: 0...40, using: &rng), y + Float.random(in: 0...40, using: &rng)]
+        }
+        out += [0, 0, 10, 10, /* identical */ 0, 0, 10, 10, /* touching */ 10, 0, 20, 10, /* disjoint */ 50, 50, 60, 70,
+                /* nested */ 2, 2, 3, 3, /* point */ 5, 5, 5, 5, /* line */ 1, 4, 9, 4, /* tiny */ 1e-6, 1e-6, 2e-6, 3e-6,
+                /* huge */ -1e6, -1e6, 1e6, 2e6]
+        return out
+    }
+
+    @Test("C vs portable on random and edge boxes, every kind and ISA")
+    func differential() throws {
+        let a = Self.boxSets(seed: 1, n: 37), b = Self.boxSets(seed: 2, n: 21)
+        for (_, kind) in Self.matrixOps {
+            let reference = try boxIoUMatrix(kind, a, b, execution: .portable)
+            try forEachISA { isa in
+                let c = try boxIoUMatrix(kind, a, b)
+                for i in c.indices where !agree(c[i], reference[i], rtol: 2e-5, atol: 2e-6) {
+                    let (r, col) = (i / (b.count / 4), i % (b.count / 4))
+                    Issue.record("\(kind) \(isaName(isa)) [\(r), \(col)] \(a[4*r..<4*r+4]) vs \(b[4*col..<4*col+4]): C \(c[i]) vs \(reference[i])")
+                    break
+                }
+            }
+        }
+        for (_, kind) in Self.lossOps {
+            let p = Self.boxSets(seed: 3, n: 40), t = Self.boxSets(seed: 4, n: 40)
+            let reference = try boxIoULoss(kind, predictions: p, targets: t, reduction: .none, execution: .portable)
+            try forEachISA { isa in
+                let c = try boxIoULoss(kind, predictions: p, targets: t, reduction: .none)
+                for i in c.unreduced!.indices where !agree(c.unreduced![i], reference.unreduced![i], rtol: 2e-5, atol: 2e-6) {
+                    Issue.record("\(kind) \(isaName(isa)) loss[\(i)]: \(c.unreduced![i]) vs \(reference.unreduced![i])"); break
+                }
+                for i in c.gradient!.indices where !agree(c.gradient![i], reference.gradient![i], rtol: 1e-3, atol: 1e-5) {
+                    Issue.record("\(kind) \(isaName(isa)) grad[\(i)] (pair \(i / 4)): \(c.gradient![i]) vs \(reference.gradient![i])"); break
+                }
+            }
+        }
+    }
+
+    @Test("NaN coordinates poison their row and column")
+    func nanPropagation() throws {
+        let a: [Float] = [0, 0, 1, 1, .nan, 0, 1, 1], b: [Float] = [0, 0, 2, 2, 0, .nan, 1, 1]
+        for kind in IoUKind.allCases {
+            for exec in [Execution.portable, .default] {
+                let m = try boxIoUMatrix(kind, a, b, execution: exec)
+                #expect(!m[0].isNaN && m[1].isNaN && m[2].isNaN && m[3].isNaN, "\(kind) \(exec.backend): \(m)")
+            }
+        }
+    }
+
+    @Test("gradient check: finite differences")
+    func gradientCheck() throws {
+        var rng = SeededRandom(seed: 9)
+        var p: [Float] = [], t: [Float] = []
+        for _ in 0..<12 {
+            let x = Float.random(in: 0...20, using: &rng), y = Float.random(in: 0...20, using: &rng)
+            p += [x, y, x + Float.random(in: 3...12, using: &rng), y + Float.random(in: 3...12, using: &rng)]
+            let dx = Float.random(in: -4...4, using: &rng), dy = Float.random(in: -4...4, using: &rng)
+            t += [x + dx, y + dy, x + dx + Float.random(in: 3...12, using: &rng), y + dy + Float.random(in: 3...12, using: &rng)]
+        }
+        for (_, kind) in Self.lossOps where kind != .complete {
+            for exec in [Execution.portable, .default] {
+                let analytic = try boxIoULoss(kind, predictions: p, targets: t, reduction: .none, execution: exec).gradient!
+                let numeric = try finiteDifferenceGradient(at: p, relativeStep: 1e-3, minimumStep: 1e-3) { probe in
+                    try boxIoULoss(kind, predictions: probe, targets: t, reduction: .none, computeGradient: false,
+                                   execution: exec).unreduced!
+                }
+                // CIoU holds alpha constant (torch.no_grad), so its gradient is not the derivative of
+                // its value: the differential test checks it against the dual-number twin instead.
+                for i in p.indices {
+                    #expect(isClose(Double(analytic[i]), numeric[i], rtol: 5e-3, atol: 2e-4),
+                            "\(kind) \(exec.backend) [\(i / 4)][\(i % 4)]: \(analytic[i]) vs \(numeric[i])")
+                }
+            }
+        }
+    }
+
+    @Test("bad input")
+    func badInput() {
+        #expect(throws: LossKitError.self) { try boxIoUMatrix(.iou, [0, 0, 1], [0, 0, 1, 1]) }
+        #expect(throws: LossKitError.self) { try boxIoULoss(.generalized, predictions: [0, 0, 1, 1], targets: [0, 0, 1, 1, 2, 2, 3, 3]) }
+        #expect(throws: LossKitError.self) { try boxIoULoss(.iou, predictions: [0, 0, 1, 1], targets: [0, 0, 1, 1]) }
+        #expect(throws: LossKitError.self) { try boxIoULoss(.distance, predictions: [0, 0, 1, 1], targets: [0, 0, 1, 1], eps: -1) }
+        var out = [Float](repeating: -9, count: 4)
+        let b: [Float] = [0, 0, 1, 1]
+        #expect(losskit_box_iou_matrix(losskit_iou_kind(rawValue: 9), b, 1, b, 1, &out, 1) == -1)
+        #expect(losskit_box_iou_matrix(LOSSKIT_IOU, nil, 1, b, 1, &out, 1) == -2)
+        #expect(losskit_box_iou_matrix(LOSSKIT_IOU, b, Int.max / 2, b, Int.max / 2, &out, 1) < 0)
+        #expect(losskit_box_iou_loss(LOSSKIT_IOU, b, b, 1, 1e-7, LOSSKIT_REDUCTION_SUM, &out, nil, 1) == -1)
+        #expect(out.allSatisfy { $0 == -9 })
+    }
+
+    @Test("thread-count determinism")
+    func determinism() throws {
+        let a = Self.boxSets(seed: 5, n: 3000), b = Self.boxSets(seed: 6, n: 100)
+        for kind in IoUKind.allCases {
+            try forEachISA { _ in
+                let one = try boxIoUMatrix(kind, a, b, execution: Execution(threads: 1))
+                let many = try boxIoUMatrix(kind, a, b, execution: Execution(threads: nil))
+                #expect(sameBits(one, many), "\(kind)")
+            }
+        }
+    }
+
+    @Test("conversions round-trip")
+    func conversions() throws {
+        let xyxy: [Float] = [1, 2, 5, 10, -3, -3, 3, 3]
+        let c = try boxesCornerToCenter(xyxy)
+        #expect(c == [3, 6, 4, 8, 0, 0, 6, 6])
+        #expect(try boxesCenterToCorner(c) == xyxy)
+    }
+}
