@@ -45,6 +45,12 @@ int lk_parallel_for(size_t ntasks, int threads, lk_task_fn fn, void *ctx);
 typedef double (*lk_range_sum_fn)(void *ctx, size_t begin, size_t end);
 int lk_chunked_sum(size_t n, size_t chunk, int threads, lk_range_sum_fn fn, void *ctx, double *sum);
 
+/* Softmax cross-entropy rows with an explicit gradient scale (softmax.c);
+ * labels already checked. row_loss (per row) and grad may be NULL. */
+int lk_softmax_ce_scaled(const float *logits, const int64_t *labels, size_t rows, size_t classes,
+                         const float *class_weights, int64_t ignore_index, float label_smoothing,
+                         float grad_scale, float *row_loss, float *grad, int threads, double *sum);
+
 /* a * b without overflow, or false. */
 LK_INLINE bool lk_mul_ok(size_t a, size_t b, size_t *out) {
     return !__builtin_mul_overflow(a, b, out);

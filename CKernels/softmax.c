@@ -112,6 +112,25 @@ static int sm_run(sm_ctx *c, size_t rows, lk_range_sum_fn fn, int threads, doubl
     return lk_chunked_sum(rows, chunk, nthreads, fn, c, sum);
 }
 
+/* The kernel behind losskit_softmax_ce, with the gradient scale given
+ * (MultiBox divides by its own positive count). Labels must already be valid. */
+int lk_softmax_ce_scaled(const float *logits, const int64_t *labels, size_t rows, size_t classes,
+                         const float *class_weights, int64_t ignore_index, float label_smoothing,
+                         float grad_scale, float *row_loss, float *grad, int threads, double *sum) {
+    double wsum = 0.0;
+    if (class_weights) for (size_t j = 0; j < classes; j++) wsum += class_weights[j];
+    else wsum = (double)classes;
+    sm_ctx c = {.x = logits, .y = labels, .classes = classes, .w = class_weights, .wsum = wsum,
+                .ignore = ignore_index, .eps = label_smoothing, .loss = row_loss, .grad = grad, .gscale = grad_scale};
+    lk_range_sum_fn fn = ce_chunk_scalar;
+#if LK_X86
+    losskit_isa path = lk_isa_path();
+    if (path == LOSSKIT_ISA_AVX512) fn = ce_chunk_avx512;
+    else if (path == LOSSKIT_ISA_AVX2) fn = ce_chunk_avx2;
+#endif
+    return sm_run(&c, rows, fn, threads, sum);
+}
+
 int losskit_softmax_ce(const float *logits, const int64_t *labels, size_t rows, size_t classes,
                        const float *class_weights, int64_t ignore_index, float label_smoothing,
                        losskit_reduction reduction, float *loss, float *grad, int threads) {
@@ -123,31 +142,15 @@ int losskit_softmax_ce(const float *logits, const int64_t *labels, size_t rows, 
     LK_CHECK(!isnan(label_smoothing) && label_smoothing >= 0.0f && label_smoothing <= 1.0f, 7);
     LK_CHECK(lk_reduction_ok(reduction), 8);
     LK_CHECK(threads >= 0, 11);
-    double wsum = 0.0;
-    if (class_weights) {
-        for (size_t j = 0; j < classes; j++) {
-            LK_CHECK(class_weights[j] >= 0.0f && isfinite(class_weights[j]), 5);
-            wsum += class_weights[j];
-        }
-    } else {
-        wsum = (double)classes;
-    }
+    if (class_weights)
+        for (size_t j = 0; j < classes; j++) LK_CHECK(class_weights[j] >= 0.0f && isfinite(class_weights[j]), 5);
     size_t bad;
     double den = label_pass(labels, rows, classes, class_weights, ignore_index, &bad);
     LK_CHECK(bad == 0, 2);
-
-    sm_ctx c = {.x = logits, .y = labels, .classes = classes, .w = class_weights, .wsum = wsum,
-                .ignore = ignore_index, .eps = label_smoothing,
-                .loss = reduction == LOSSKIT_REDUCTION_NONE ? loss : NULL, .grad = grad};
-    c.gscale = reduction == LOSSKIT_REDUCTION_MEAN ? (float)(1.0 / den) : 1.0f;
-    lk_range_sum_fn fn = ce_chunk_scalar;
-#if LK_X86
-    losskit_isa path = lk_isa_path();
-    if (path == LOSSKIT_ISA_AVX512) fn = ce_chunk_avx512;
-    else if (path == LOSSKIT_ISA_AVX2) fn = ce_chunk_avx2;
-#endif
+    float gscale = reduction == LOSSKIT_REDUCTION_MEAN ? (float)(1.0 / den) : 1.0f;
     double sum = 0.0;
-    int status = sm_run(&c, rows, fn, threads, &sum);
+    int status = lk_softmax_ce_scaled(logits, labels, rows, classes, class_weights, ignore_index, label_smoothing, gscale,
+                                      reduction == LOSSKIT_REDUCTION_NONE ? loss : NULL, grad, threads, &sum);
     if (status != LOSSKIT_OK) return status;
     if (loss && reduction != LOSSKIT_REDUCTION_NONE)
         *loss = (float)(reduction == LOSSKIT_REDUCTION_MEAN ? sum / den : sum);

@@ -181,6 +181,14 @@ V_TARGET static double VFN(ce_chunk)(void *vc, size_t b, size_t e) {
     double acc = 0.0;
     for (size_t g0 = b; g0 < e; g0 += VW) {
         size_t gn = e - g0 < VW ? e - g0 : VW;
+        /* a group with no counted row (MultiBox's second pass is mostly these): zeros, at once */
+        bool any = false;
+        for (size_t r = 0; r < gn && !any; r++) any = c->y[g0 + r] != c->ignore;
+        if (!any) {
+            if (c->grad) memset(c->grad + g0 * C, 0, gn * C * sizeof(float));
+            if (c->loss) memset(c->loss + g0, 0, gn * sizeof(float));
+            continue;
+        }
 #if LK_SIMD == 512
         if (gn == 16 && C <= SM_TRANSPOSED_MAX_CLASSES) {
             acc += VFN(ce_block16)(c, g0);

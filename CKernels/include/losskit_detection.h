@@ -7,6 +7,7 @@
 #define LOSSKIT_DETECTION_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -41,6 +42,51 @@ int losskit_box_iou_loss(losskit_iou_kind kind, const float *pred, const float *
 /* (x1, y1, x2, y2) <-> (cx, cy, w, h), n boxes; in and out may alias. */
 int losskit_boxes_xyxy_to_cxcywh(const float *in, float *out, size_t n);
 int losskit_boxes_cxcywh_to_xyxy(const float *in, float *out, size_t n);
+
+/* ---- SSD ----------------------------------------------------------------- */
+/* Priors are centre form (cx, cy, w, h); variances (v0, v1), SSD: (0.1, 0.2). */
+
+/* ssd.pytorch encode: matched boxes (corner form) relative to their priors:
+ *   ((cx - pcx) / (v0 pw), (cy - pcy) / (v0 ph), log(w / pw) / v1, log(h / ph) / v1) */
+int losskit_ssd_encode(const float *matched_xyxy, const float *priors_cxcywh, size_t n,
+                       float v0, float v1, float *loc);
+
+/* ssd.pytorch decode: the inverse, to corner form. */
+int losskit_ssd_decode(const float *loc, const float *priors_cxcywh, size_t n,
+                       float v0, float v1, float *boxes_xyxy);
+
+/* ssd.pytorch match for one image: every ground truth first claims its best
+ * prior (highest IoU, first index on ties; when two truths claim one prior
+ * the later keeps it); every other prior takes its best truth (first on
+ * ties) if IoU >= threshold; the rest are background. Writes, per prior,
+ * matched_index (-1 = background) and conf_target (0 = background, else
+ * label + 1). Truths must be well-formed (x1 <= x2, y1 <= y2, finite). */
+int losskit_ssd_match(const float *truths_xyxy, const int64_t *labels, size_t num_truths,
+                      const float *priors_cxcywh, size_t num_priors, float threshold,
+                      int64_t *matched_index, int64_t *conf_target);
+
+/* ssd.pytorch MultiBoxLoss over a batch: loc [B, P, 4], conf [B, P, C]
+ * predictions; image b's truths are truths_xyxy[4 * first_b ...] with
+ * truth_counts[b] of them (first_b = sum of the counts before it), labels
+ * 0-based in [0, C - 1). Smooth L1 (beta 1) on the encoded offsets of
+ * positive priors; softmax CE on positives and the hardest negatives,
+ * num_neg = min(neg_pos_ratio * num_pos, P - 1) per image, ranked by
+ * background CE (positives count 0; ties by prior index); both divided by
+ * N, the batch's positive count (N = 0: losses 0, gradients 0). Outputs:
+ * loss_loc, loss_conf (one float each), grad_loc [B, P, 4], grad_conf
+ * [B, P, C] (NULL skips), conf_target [B, P] (NULL skips). */
+int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, size_t num_priors, size_t classes,
+                          const float *priors_cxcywh, const float *truths_xyxy, const int64_t *labels,
+                          const size_t *truth_counts, float threshold, float neg_pos_ratio, float v0, float v1,
+                          float *loss_loc, float *loss_conf, float *grad_loc, float *grad_conf,
+                          int64_t *conf_target, int threads);
+
+/* Greedy non-maximum suppression, as torchvision.ops.nms: boxes by
+ * descending score (ties: lower index first), each dropping the later ones
+ * whose IoU with it is > iou_threshold. keep receives the kept indices in
+ * that order (room for n), *kept their count. NaN scores sort last. */
+int losskit_nms(const float *boxes_xyxy, const float *scores, size_t n, float iou_threshold,
+                int64_t *keep, size_t *kept);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,316 @@
+/* SSD: encode / decode, two-rule prior matching, MultiBox loss with hard
+ * negative mining; greedy NMS. The IoU and softmax CE work goes through the
+ * kernels of boxes.c and softmax.c. */
+#include "internal.h"
+#include <stdlib.h>
+
+#define LK_CHECK(cond, pos) do { if (!(cond)) return -(pos); } while (0)
+
+static void encode_one(const float *m, const float *p, float v0, float v1, float *out) {
+    out[0] = (0.5f * (m[0] + m[2]) - p[0]) / (v0 * p[2]);
+    out[1] = (0.5f * (m[1] + m[3]) - p[1]) / (v0 * p[3]);
+    out[2] = logf((m[2] - m[0]) / p[2]) / v1;
+    out[3] = logf((m[3] - m[1]) / p[3]) / v1;
+}
+
+int losskit_ssd_encode(const float *matched_xyxy, const float *priors_cxcywh, size_t n,
+                       float v0, float v1, float *loc) {
+    LK_CHECK(matched_xyxy != NULL || n == 0, 1);
+    LK_CHECK(priors_cxcywh != NULL || n == 0, 2);
+    LK_CHECK(n <= LK_MAX_FLOATS / 4, 3);
+    LK_CHECK(isfinite(v0) && v0 > 0.0f, 4);
+    LK_CHECK(isfinite(v1) && v1 > 0.0f, 5);
+    LK_CHECK(loc != NULL || n == 0, 6);
+    for (size_t i = 0; i < n; i++) encode_one(matched_xyxy + 4 * i, priors_cxcywh + 4 * i, v0, v1, loc + 4 * i);
+    return LOSSKIT_OK;
+}
+
+int losskit_ssd_decode(const float *loc, const float *priors_cxcywh, size_t n,
+                       float v0, float v1, float *boxes_xyxy) {
+    LK_CHECK(loc != NULL || n == 0, 1);
+    LK_CHECK(priors_cxcywh != NULL || n == 0, 2);
+    LK_CHECK(n <= LK_MAX_FLOATS / 4, 3);
+    LK_CHECK(isfinite(v0) && v0 > 0.0f, 4);
+    LK_CHECK(isfinite(v1) && v1 > 0.0f, 5);
+    LK_CHECK(boxes_xyxy != NULL || n == 0, 6);
+    for (size_t i = 0; i < n; i++) {
+        const float *l = loc + 4 * i, *p = priors_cxcywh + 4 * i;
+        float cx = p[0] + l[0] * v0 * p[2], cy = p[1] + l[1] * v0 * p[3];
+        float w = p[2] * expf(l[2] * v1), h = p[3] * expf(l[3] * v1);
+        float *b = boxes_xyxy + 4 * i;
+        b[0] = cx - 0.5f * w;
+        b[1] = cy - 0.5f * h;
+        b[2] = b[0] + w; /* as ssd.pytorch: x2 = x1 + w */
+        b[3] = b[1] + h;
+    }
+    return LOSSKIT_OK;
+}
+
+static void priors_to_corners(const float *p, size_t n, float *out) {
+    for (size_t i = 0; i < n; i++) {
+        out[4 * i] = p[4 * i] - 0.5f * p[4 * i + 2];
+        out[4 * i + 1] = p[4 * i + 1] - 0.5f * p[4 * i + 3];
+        out[4 * i + 2] = p[4 * i] + 0.5f * p[4 * i + 2];
+        out[4 * i + 3] = p[4 * i + 1] + 0.5f * p[4 * i + 3];
+    }
+}
+
+/* The two rules, from an IoU matrix [T, P]; scratch: best_overlap[P] (float). */
+static void match_from_iou(const float *iou, size_t T, size_t P, const int64_t *labels, float threshold,
+                           float *best_overlap, int64_t *matched, int64_t *conf_t) {
+    for (size_t p = 0; p < P; p++) { best_overlap[p] = -1.0f; matched[p] = -1; }
+    for (size_t t = 0; t < T; t++) { /* every prior's best truth (first on ties) */
+        const float *row = iou + t * P;
+        for (size_t p = 0; p < P; p++)
+            if (row[p] > best_overlap[p]) { best_overlap[p] = row[p]; matched[p] = (int64_t)t; }
+    }
+    for (size_t t = 0; t < T; t++) { /* each truth claims its best prior; a later truth wins */
+        const float *row = iou + t * P;
+        size_t best = 0;
+        for (size_t p = 1; p < P; p++) if (row[p] > row[best]) best = p;
+        best_overlap[best] = 2.0f;
+        matched[best] = (int64_t)t;
+    }
+    for (size_t p = 0; p < P; p++) {
+        if (T == 0 || best_overlap[p] < threshold) { matched[p] = -1; conf_t[p] = 0; }
+        else conf_t[p] = labels[matched[p]] + 1;
+    }
+}
+
+static bool boxes_well_formed(const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const float *x = b + 4 * i;
+        if (!(isfinite(x[0]) && isfinite(x[1]) && isfinite(x[2]) && isfinite(x[3]) && x[0] <= x[2] && x[1] <= x[3]))
+            return false;
+    }
+    return true;
+}
+
+int losskit_ssd_match(const float *truths_xyxy, const int64_t *labels, size_t num_truths,
+                      const float *priors_cxcywh, size_t num_priors, float threshold,
+                      int64_t *matched_index, int64_t *conf_target) {
+    size_t cells;
+    LK_CHECK(truths_xyxy != NULL || num_truths == 0, 1);
+    LK_CHECK(labels != NULL || num_truths == 0, 2);
+    LK_CHECK(lk_mul_ok(num_truths, num_priors, &cells) && cells <= LK_MAX_FLOATS, 3);
+    LK_CHECK(priors_cxcywh != NULL || num_priors == 0, 4);
+    LK_CHECK(num_priors <= LK_MAX_FLOATS / 4, 5);
+    LK_CHECK(!isnan(threshold), 6);
+    LK_CHECK(matched_index != NULL || num_priors == 0, 7);
+    LK_CHECK(conf_target != NULL || num_priors == 0, 8);
+    LK_CHECK(boxes_well_formed(truths_xyxy, num_truths), 1);
+    for (size_t t = 0; t < num_truths; t++) LK_CHECK(labels[t] >= 0 && labels[t] < INT64_MAX, 2);
+    float *scratch = malloc(sizeof(float) * (4 * num_priors + cells + num_priors + 1));
+    if (!scratch) return LOSSKIT_ERR_NOMEM;
+    float *corners = scratch, *iou = scratch + 4 * num_priors, *best = iou + cells;
+    priors_to_corners(priors_cxcywh, num_priors, corners);
+    int status = losskit_box_iou_matrix(LOSSKIT_IOU, truths_xyxy, num_truths, corners, num_priors, iou, 1);
+    if (status == LOSSKIT_OK)
+        match_from_iou(iou, num_truths, num_priors, labels, threshold, best, matched_index, conf_target);
+    free(scratch);
+    return status;
+}
+
+/* ---- MultiBox ------------------------------------------------------------- */
+
+typedef struct {
+    const float *loc, *priors, *corners, *truths;
+    const int64_t *labels;
+    const size_t *first, *counts;
+    size_t P;
+    float threshold, v0, v1;
+    int64_t *conf_t;   /* [B, P] */
+    int64_t *matched;  /* [B, P] */
+    float *scratch;    /* per image: IoU [T_max, P] + best [P]; allocated per task */
+    size_t tmax;
+    int failed;
+} match_job;
+
+static void match_image(void *ctx, size_t b) {
+    match_job *j = ctx;
+    size_t T = j->counts[b], P = j->P;
+    float *iou = malloc(sizeof(float) * (T * P + P + 1));
+    if (!iou) { j->failed = 1; return; }
+    if (T) losskit_box_iou_matrix(LOSSKIT_IOU, j->truths + 4 * j->first[b], T, j->corners, P, iou, 1);
+    match_from_iou(iou, T, P, j->labels + j->first[b], j->threshold, iou + T * P, j->matched + b * P, j->conf_t + b * P);
+    free(iou);
+}
+
+/* k-th selection over prior indices by (loss descending, index ascending). */
+static bool ranks_before(const float *loss, int32_t a, int32_t b) {
+    return loss[a] > loss[b] || (loss[a] == loss[b] && a < b);
+}
+
+static void select_top(const float *loss, int32_t *idx, size_t n, size_t k) {
+    size_t lo = 0, hi = n; /* partition idx so that its first k are the top k */
+    while (hi - lo > 1 && k > lo && k < hi) {
+        int32_t pivot = idx[lo + (hi - lo) / 2];
+        /* three-way partition around the pivot: [lo, lt) before it, [gt, hi) after */
+        size_t lt = lo, gt = hi, m = lo;
+        while (m < gt) {
+            if (ranks_before(loss, idx[m], pivot)) { int32_t t = idx[m]; idx[m] = idx[lt]; idx[lt] = t; lt++; m++; }
+            else if (ranks_before(loss, pivot, idx[m])) { gt--; int32_t t = idx[m]; idx[m] = idx[gt]; idx[gt] = t; }
+            else m++;
+        }
+        if (k <= lt) hi = lt;
+        else if (k >= gt) lo = gt;
+        else return;
+    }
+}
+
+int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, size_t num_priors, size_t classes,
+                          const float *priors_cxcywh, const float *truths_xyxy, const int64_t *labels,
+                          const size_t *truth_counts, float threshold, float neg_pos_ratio, float v0, float v1,
+                          float *loss_loc, float *loss_conf, float *grad_loc, float *grad_conf,
+                          int64_t *conf_target, int threads) {
+    size_t rows, cells;
+    LK_CHECK(loc != NULL || batch == 0, 1);
+    LK_CHECK(conf != NULL || batch == 0, 2);
+    LK_CHECK(lk_mul_ok(batch, num_priors, &rows) && rows <= LK_MAX_FLOATS / 4 && num_priors <= INT32_MAX, 3);
+    LK_CHECK(num_priors >= 1, 4);
+    LK_CHECK(classes >= 2 && lk_mul_ok(rows, classes, &cells) && cells <= LK_MAX_FLOATS, 5);
+    LK_CHECK(priors_cxcywh != NULL, 6);
+    LK_CHECK(truth_counts != NULL || batch == 0, 9);
+    size_t total_truths = 0;
+    for (size_t b = 0; b < batch; b++) {
+        LK_CHECK(!__builtin_add_overflow(total_truths, truth_counts[b], &total_truths), 9);
+    }
+    LK_CHECK(total_truths <= LK_MAX_FLOATS / 4, 9);
+    LK_CHECK(truths_xyxy != NULL || total_truths == 0, 7);
+    LK_CHECK(labels != NULL || total_truths == 0, 8);
+    LK_CHECK(!isnan(threshold), 10);
+    LK_CHECK(isfinite(neg_pos_ratio) && neg_pos_ratio >= 0.0f, 11);
+    LK_CHECK(isfinite(v0) && v0 > 0.0f, 12);
+    LK_CHECK(isfinite(v1) && v1 > 0.0f, 13);
+    LK_CHECK(loss_loc != NULL, 14);
+    LK_CHECK(loss_conf != NULL, 15);
+    LK_CHECK(threads >= 0, 19);
+    LK_CHECK(boxes_well_formed(truths_xyxy, total_truths), 7);
+    for (size_t t = 0; t < total_truths; t++) LK_CHECK(labels[t] >= 0 && (uint64_t)labels[t] + 1 < classes, 8);
+
+    const size_t P = num_priors;
+    /* scratch: corners [4P], first [B], conf_t [B P], matched [B P], mining loss [B P], order [P] per thread (one here) */
+    size_t *first = malloc(sizeof(size_t) * (batch + 1));
+    float *corners = malloc(sizeof(float) * 4 * P);
+    int64_t *conf_t = conf_target ? conf_target : malloc(sizeof(int64_t) * (rows ? rows : 1));
+    int64_t *matched = malloc(sizeof(int64_t) * (rows ? rows : 1));
+    float *mining = malloc(sizeof(float) * (rows ? rows : 1));
+    int32_t *order = malloc(sizeof(int32_t) * P);
+    int status = LOSSKIT_OK;
+    if (!first || !corners || !conf_t || !matched || !mining || !order) { status = LOSSKIT_ERR_NOMEM; goto done; }
+    first[0] = 0;
+    for (size_t b = 0; b < batch; b++) first[b + 1] = first[b] + truth_counts[b];
+    priors_to_corners(priors_cxcywh, P, corners);
+
+    /* 1. match every image (in parallel) */
+    match_job mj = {.loc = loc, .priors = priors_cxcywh, .corners = corners, .truths = truths_xyxy, .labels = labels,
+                    .first = first, .counts = truth_counts, .P = P, .threshold = threshold, .v0 = v0, .v1 = v1,
+                    .conf_t = conf_t, .matched = matched};
+    status = lk_parallel_for(batch, lk_threads_for(threads, batch, 1), match_image, &mj);
+    if (status == LOSSKIT_OK && mj.failed) status = LOSSKIT_ERR_NOMEM;
+    if (status != LOSSKIT_OK) goto done;
+
+    size_t num_pos = 0;
+    for (size_t r = 0; r < rows; r++) num_pos += conf_t[r] > 0;
+    if (grad_loc) memset(grad_loc, 0, sizeof(float) * 4 * rows);
+    if (num_pos == 0) { /* N = 0: nothing to learn from */
+        *loss_loc = 0.0f;
+        *loss_conf = 0.0f;
+        if (grad_conf) memset(grad_conf, 0, sizeof(float) * cells);
+        goto done;
+    }
+    const float inv_n = (float)(1.0 / (double)num_pos);
+
+    /* 2. localization: smooth L1 (beta 1) on the encoded offsets of positives */
+    double loc_sum = 0.0;
+    for (size_t r = 0; r < rows; r++) {
+        if (conf_t[r] <= 0) continue;
+        size_t b = r / P, p = r % P;
+        float target[4];
+        encode_one(truths_xyxy + 4 * (first[b] + (size_t)matched[r]), priors_cxcywh + 4 * p, v0, v1, target);
+        for (int k = 0; k < 4; k++) {
+            float d = loc[4 * r + k] - target[k], a = fabsf(d);
+            loc_sum += a < 1.0f ? 0.5f * d * d : a - 0.5f;
+            if (grad_loc) grad_loc[4 * r + k] = (a < 1.0f ? d : (d > 0 ? 1.0f : (d < 0 ? -1.0f : d))) * inv_n;
+        }
+    }
+
+    /* 3. mining: background CE of every prior (the softmax kernel, forward only); positives rank as 0 */
+    int64_t *background = matched; /* reuse: the matched indices are no longer needed */
+    memset(background, 0, sizeof(int64_t) * rows);
+    double unused;
+    status = lk_softmax_ce_scaled(conf, background, rows, classes, NULL, -1, 0.0f, 1.0f, mining, NULL, threads, &unused);
+    if (status != LOSSKIT_OK) goto done;
+    int64_t *target = background; /* now: the CE target per prior, or -1 (ignored) */
+    for (size_t b = 0; b < batch; b++) {
+        const int64_t *ct = conf_t + b * P;
+        float *ml = mining + b * P;
+        size_t pos = 0;
+        for (size_t p = 0; p < P; p++) if (ct[p] > 0) { pos++; ml[p] = 0.0f; }
+        double want = (double)neg_pos_ratio * (double)pos;
+        size_t num_neg = want >= (double)(P - 1) ? P - 1 : (size_t)want;
+        for (size_t p = 0; p < P; p++) { order[p] = (int32_t)p; target[b * P + p] = ct[p] > 0 ? ct[p] : -1; }
+        if (num_neg > 0) {
+            select_top(ml, order, P, num_neg);
+            for (size_t k = 0; k < num_neg; k++)
+                if (ct[order[k]] <= 0) target[b * P + order[k]] = 0;
+        }
+    }
+
+    /* 4. confidence: CE over positives and mined negatives, gradient scaled by 1/N */
+    double conf_sum = 0.0;
+    status = lk_softmax_ce_scaled(conf, target, rows, classes, NULL, -1, 0.0f, inv_n, NULL, grad_conf, threads, &conf_sum);
+    if (status != LOSSKIT_OK) goto done;
+    *loss_loc = (float)(loc_sum / (double)num_pos);
+    *loss_conf = (float)(conf_sum / (double)num_pos);
+
+done:
+    if (conf_t != conf_target) free(conf_t);
+    free(first); free(corners); free(matched); free(mining); free(order);
+    return status;
+}
+
+/* ---- NMS ------------------------------------------------------------------ */
+
+typedef struct { float score; int64_t index; } scored;
+
+/* descending score, ties by lower index, NaN last */
+static int by_score(const void *pa, const void *pb) {
+    const scored *a = pa, *b = pb;
+    bool na = isnan(a->score), nb = isnan(b->score);
+    if (na != nb) return na ? 1 : -1;
+    if (a->score > b->score) return -1;
+    if (a->score < b->score) return 1;
+    return a->index < b->index ? -1 : (a->index > b->index ? 1 : 0);
+}
+
+int losskit_nms(const float *boxes_xyxy, const float *scores, size_t n, float iou_threshold,
+                int64_t *keep, size_t *kept) {
+    LK_CHECK(boxes_xyxy != NULL || n == 0, 1);
+    LK_CHECK(scores != NULL || n == 0, 2);
+    LK_CHECK(n <= LK_MAX_FLOATS / 4, 3);
+    LK_CHECK(!isnan(iou_threshold), 4);
+    LK_CHECK(keep != NULL || n == 0, 5);
+    LK_CHECK(kept != NULL, 6);
+    *kept = 0;
+    if (n == 0) return LOSSKIT_OK;
+    scored *order = malloc(sizeof(scored) * n);
+    unsigned char *dead = calloc(n, 1);
+    float *iou = malloc(sizeof(float) * n);
+    float *sorted = malloc(sizeof(float) * 4 * n);
+    if (!order || !dead || !iou || !sorted) { free(order); free(dead); free(iou); free(sorted); return LOSSKIT_ERR_NOMEM; }
+    for (size_t i = 0; i < n; i++) order[i] = (scored){scores[i], (int64_t)i};
+    qsort(order, n, sizeof(scored), by_score);
+    for (size_t i = 0; i < n; i++) memcpy(sorted + 4 * i, boxes_xyxy + 4 * order[i].index, 4 * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        if (dead[i]) continue;
+        keep[(*kept)++] = order[i].index;
+        size_t rest = n - i - 1;
+        if (!rest) break;
+        /* the IoU kernel: this box against every later one */
+        losskit_box_iou_matrix(LOSSKIT_IOU, sorted + 4 * i, 1, sorted + 4 * (i + 1), rest, iou, 1);
+        for (size_t j = 0; j < rest; j++) if (iou[j] > iou_threshold) dead[i + 1 + j] = 1;
+    }
+    free(order); free(dead); free(iou); free(sorted);
+    return LOSSKIT_OK;
+}

@@ -1,0 +1,254 @@
+import CLossKit
+
+/// The result of ``multiBoxLoss(loc:conf:priors:truths:labels:classes:threshold:negPosRatio:variances:computeGradient:execution:)``.
+public struct MultiBoxResult: Sendable, Equatable {
+    /// Smooth L1 over positive priors, divided by the batch's positive count N.
+    public var locLoss: Float
+    /// Softmax CE over positives and mined negatives, divided by N.
+    public var confLoss: Float
+    /// d(locLoss + confLoss)/d loc, `[B, P, 4]` (nil if not requested).
+    public var locGradient: [Float]?
+    /// d(locLoss + confLoss)/d conf, `[B, P, C]` (nil if not requested).
+    public var confGradient: [Float]?
+    /// The class each prior was matched to, `[B, P]`: 0 background, else label + 1.
+    public var confTarget: [Int]
+}
+
+/// Checks ground-truth boxes: finite, x1 <= x2, y1 <= y2; throws naming the first bad one.
+func checkTruthBoxes(_ name: String, _ boxes: [Float]) throws {
+    guard boxes.count % 4 == 0 else {
+        throw LossKitError.invalidShape(argument: name, shape: [boxes.count], reason: "boxes are 4 values each")
+    }
+    for i in 0..<(boxes.count / 4) {
+        let b = Array(boxes[4 * i ..< 4 * i + 4])
+        if !b.allSatisfy(\.isFinite) {
+            throw LossKitError.invalidBox(argument: name, index: i, box: b, reason: "non-finite coordinate")
+        }
+        if b[2] < b[0] || b[3] < b[1] {
+            throw LossKitError.invalidBox(argument: name, index: i, box: b, reason: "x2 < x1 or y2 < y1")
+        }
+    }
+}
+
+func checkPriors(_ priors: [Float]) throws -> Int {
+    guard priors.count % 4 == 0, !priors.isEmpty else {
+        throw LossKitError.invalidShape(argument: "priors", shape: [priors.count], reason: "priors are 4 values each (cx, cy, w, h), at least one")
+    }
+    for i in 0..<(priors.count / 4) {
+        let p = Array(priors[4 * i ..< 4 * i + 4])
+        if !p.allSatisfy(\.isFinite) || p[2] <= 0 || p[3] <= 0 {
+            throw LossKitError.invalidBox(argument: "priors", index: i, box: p, reason: "priors need finite centres and w, h > 0")
+        }
+    }
+    return priors.count / 4
+}
+
+func checkVariances(_ v: (Float, Float)) throws {
+    try Check.positive("variances.0", v.0)
+    try Check.positive("variances.1", v.1)
+}
+
+/// SSD box encoding (ssd.pytorch `encode`): matched ground-truth boxes in
+/// corner form, relative to their priors `(cx, cy, w, h)`:
+///
+///     ((cx - pcx) / (v0 pw), (cy - pcy) / (v0 ph), log(w / pw) / v1, log(h / ph) / v1)
+///
+/// - Parameters: `matched` and `priors` hold n boxes each; variances default (0.1, 0.2).
+public func ssdEncode(matched: [Float], priors: [Float], variances: (Float, Float) = (0.1, 0.2),
+                      execution: Execution = .default) throws -> [Float] {
+    let n = try checkPriors(priors)
+    try Check.sameCount("matched", matched.count, as: "priors", priors.count)
+    try checkVariances(variances)
+    var out = [Float](repeating: 0, count: 4 * n)
+    if execution.backend == .portable { return Portable.ssdEncode(matched, priors, variances) }
+    let status = out.withUnsafeMutableBufferPointer { losskit_ssd_encode(matched, priors, n, variances.0, variances.1, $0.baseAddress) }
+    try checkStatus(status, "ssdEncode")
+    return out
+}
+
+/// SSD box decoding (ssd.pytorch `decode`): predicted offsets back to corner-form boxes.
+public func ssdDecode(loc: [Float], priors: [Float], variances: (Float, Float) = (0.1, 0.2),
+                      execution: Execution = .default) throws -> [Float] {
+    let n = try checkPriors(priors)
+    try Check.sameCount("loc", loc.count, as: "priors", priors.count)
+    try checkVariances(variances)
+    if execution.backend == .portable { return Portable.ssdDecode(loc, priors, variances) }
+    var out = [Float](repeating: 0, count: 4 * n)
+    let status = out.withUnsafeMutableBufferPointer { losskit_ssd_decode(loc, priors, n, variances.0, variances.1, $0.baseAddress) }
+    try checkStatus(status, "ssdDecode")
+    return out
+}
+
+/// SSD's two-rule prior matching (ssd.pytorch `match`) for one image.
+///
+/// 1. Every ground truth claims its best prior (highest IoU, first index on
+///    ties); when two claim the same prior, the later one keeps it.
+/// 2. Every other prior takes its best ground truth (first on ties) if their
+///    IoU is at least `threshold`.
+/// 3. The rest are background.
+/// - Parameters:
+///   - truths: ground-truth boxes, corner form (validated: finite, x1 <= x2, y1 <= y2).
+///   - labels: one 0-based class per truth.
+///   - priors: centre form `(cx, cy, w, h)`.
+/// - Returns: per prior, the matched truth index (-1 = background) and the
+///   class target (0 = background, else label + 1).
+public func ssdMatch(truths: [Float], labels: [Int], priors: [Float], threshold: Float = 0.5,
+                     execution: Execution = .default) throws -> (matchedIndex: [Int], confTarget: [Int]) {
+    let p = try checkPriors(priors)
+    try checkTruthBoxes("truths", truths)
+    try Check.sameCount("labels", labels.count, as: "truths / 4", truths.count / 4)
+    if let i = labels.firstIndex(where: { $0 < 0 }) {
+        throw LossKitError.labelOutOfRange(argument: "labels", index: i, label: labels[i], validRange: "0...")
+    }
+    try Check.finite("threshold", threshold)
+    if execution.backend == .portable { return Portable.ssdMatch(truths, labels, priors, threshold) }
+    var matched = [Int](repeating: 0, count: p), conf = [Int](repeating: 0, count: p)
+    let status = labels.withUnsafeBufferPointer { l in
+        matched.withUnsafeMutableBufferPointer { m in
+            conf.withUnsafeMutableBufferPointer { c in
+                l.withMemoryRebound(to: Int64.self) { l64 in
+                    m.withMemoryRebound(to: Int64.self) { m64 in
+                        c.withMemoryRebound(to: Int64.self) { c64 in
+                            losskit_ssd_match(truths, l64.baseAddress, labels.count, priors, p, threshold, m64.baseAddress, c64.baseAddress)
+                        }
+                    }
+                }
+            }
+        }
+    }
+    try checkStatus(status, "ssdMatch")
+    return (matched, conf)
+}
+
+/// SSD's MultiBox loss (ssd.pytorch `MultiBoxLoss`) for a batch of B images.
+///
+/// Each image is matched to its own ground truths (``ssdMatch(truths:labels:priors:threshold:execution:)``,
+/// any number, 0 allowed); then
+///
+///     locLoss  = sum over positive priors of SmoothL1(loc - encode(matched, prior)) / N     (beta 1)
+///     confLoss = sum over positives and mined negatives of CE(conf, target) / N
+///
+/// where N is the batch's positive count and each image mines its
+/// `min(negPosRatio * positives, P - 1)` hardest negatives, ranked by their
+/// background CE (ties by prior index). N = 0 gives 0 and zero gradients; an
+/// image without ground truth has no positives, mines nothing and adds nothing.
+/// - Parameters:
+///   - loc: `[B, P, 4]` predicted offsets.
+///   - conf: `[B, P, classes]` logits; class 0 is background.
+///   - priors: `P` priors, centre form.
+///   - truths: per image, its ground-truth boxes (corner form, 4 values each).
+///   - labels: per image, 0-based object classes in `0..<classes - 1`.
+public func multiBoxLoss(loc: [Float], conf: [Float], priors: [Float], truths: [[Float]], labels: [[Int]],
+                         classes: Int, threshold: Float = 0.5, negPosRatio: Float = 3,
+                         variances: (Float, Float) = (0.1, 0.2), computeGradient: Bool = true,
+                         execution: Execution = .default) throws -> MultiBoxResult {
+    try validateMultiBox(locCount: loc.count, confCount: conf.count, priors: priors, truths: truths, labels: labels,
+                         classes: classes, threshold: threshold, negPosRatio: negPosRatio, variances: variances)
+    let threads = try execution.validatedThreads()
+    if execution.backend == .portable {
+        return Portable.multiBox(loc, conf, priors, truths, labels, classes: classes, threshold: threshold,
+                                 negPosRatio: negPosRatio, variances: variances, computeGradient: computeGradient)
+    }
+    var gLoc = [Float](repeating: 0, count: computeGradient ? loc.count : 0)
+    var gConf = [Float](repeating: 0, count: computeGradient ? conf.count : 0)
+    var target = [Int](repeating: 0, count: truths.count * (priors.count / 4))
+    let (locLoss, confLoss) = try loc.withUnsafeBufferPointer { l in
+        try conf.withUnsafeBufferPointer { c in
+            try gLoc.withUnsafeMutableBufferPointer { gl in
+                try gConf.withUnsafeMutableBufferPointer { gc in
+                    try target.withUnsafeMutableBufferPointer { t in
+                        try runMultiBoxC(l, c, priors: priors, truths: truths, labels: labels, classes: classes,
+                                         threshold: threshold, negPosRatio: negPosRatio, variances: variances,
+                                         locGradient: computeGradient ? gl : nil, confGradient: computeGradient ? gc : nil,
+                                         confTarget: t, threads: threads)
+                    }
+                }
+            }
+        }
+    }
+    return MultiBoxResult(locLoss: locLoss, confLoss: confLoss, locGradient: computeGradient ? gLoc : nil,
+                          confGradient: computeGradient ? gConf : nil, confTarget: target)
+}
+
+/// ``multiBoxLoss(loc:conf:priors:truths:labels:classes:threshold:negPosRatio:variances:computeGradient:execution:)``
+/// on the C backend into caller-owned gradient buffers (`[B, P, 4]` and
+/// `[B, P, C]`, or nil to skip), copying nothing: what a training loop calls
+/// every step.
+/// - Returns: the localization and confidence losses.
+public func multiBoxLoss(loc: UnsafeBufferPointer<Float>, conf: UnsafeBufferPointer<Float>, priors: [Float],
+                         truths: [[Float]], labels: [[Int]], classes: Int, threshold: Float = 0.5, negPosRatio: Float = 3,
+                         variances: (Float, Float) = (0.1, 0.2),
+                         locGradient: UnsafeMutableBufferPointer<Float>?, confGradient: UnsafeMutableBufferPointer<Float>?,
+                         threads: Int? = nil) throws -> (locLoss: Float, confLoss: Float) {
+    try validateMultiBox(locCount: loc.count, confCount: conf.count, priors: priors, truths: truths, labels: labels,
+                         classes: classes, threshold: threshold, negPosRatio: negPosRatio, variances: variances)
+    try Check.output("locGradient", locGradient, loc.count)
+    try Check.output("confGradient", confGradient, conf.count)
+    var target = [Int](repeating: 0, count: truths.count * (priors.count / 4))
+    return try target.withUnsafeMutableBufferPointer { t in
+        try runMultiBoxC(loc, conf, priors: priors, truths: truths, labels: labels, classes: classes, threshold: threshold,
+                         negPosRatio: negPosRatio, variances: variances, locGradient: locGradient,
+                         confGradient: confGradient, confTarget: t, threads: Execution(threads: threads).validatedThreads())
+    }
+}
+
+/// Every check of the MultiBox front ends, naming the argument (and the first bad box).
+private func validateMultiBox(locCount: Int, confCount: Int, priors: [Float], truths: [[Float]], labels: [[Int]],
+                              classes: Int, threshold: Float, negPosRatio: Float, variances: (Float, Float)) throws {
+    let p = try checkPriors(priors)
+    let b = truths.count
+    guard classes >= 2 else {
+        throw LossKitError.invalidParameter(argument: "classes", value: "\(classes)", reason: "background plus at least one class")
+    }
+    try Check.sameCount("labels (images)", labels.count, as: "truths (images)", b)
+    try Check.sameCount("loc", locCount, as: "[B, P, 4] = [\(b), \(p), 4]", b * p * 4)
+    try Check.sameCount("conf", confCount, as: "[B, P, C] = [\(b), \(p), \(classes)]", b * p * classes)
+    for i in 0..<b {
+        try checkTruthBoxes("truths[\(i)]", truths[i])
+        try Check.sameCount("labels[\(i)]", labels[i].count, as: "truths[\(i)] / 4", truths[i].count / 4)
+        if let j = labels[i].firstIndex(where: { $0 < 0 || $0 >= classes - 1 }) {
+            throw LossKitError.labelOutOfRange(argument: "labels[\(i)]", index: j, label: labels[i][j], validRange: "0..<\(classes - 1)")
+        }
+    }
+    try Check.finite("threshold", threshold)
+    try Check.nonNegative("negPosRatio", negPosRatio)
+    try checkVariances(variances)
+}
+
+/// The C call behind both front ends (arguments already validated).
+private func runMultiBoxC(_ loc: UnsafeBufferPointer<Float>, _ conf: UnsafeBufferPointer<Float>, priors: [Float],
+                          truths: [[Float]], labels: [[Int]], classes: Int, threshold: Float, negPosRatio: Float,
+                          variances: (Float, Float), locGradient: UnsafeMutableBufferPointer<Float>?,
+                          confGradient: UnsafeMutableBufferPointer<Float>?, confTarget: UnsafeMutableBufferPointer<Int>,
+                          threads: Int32) throws -> (Float, Float) {
+    let flatTruths = truths.flatMap { $0 }, flatLabels = labels.flatMap { $0 }.map(Int64.init)
+    let counts = truths.map { $0.count / 4 }
+    var locLoss: Float = 0, confLoss: Float = 0
+    let status = confTarget.withMemoryRebound(to: Int64.self) { t in
+        losskit_multibox_loss(loc.baseAddress, conf.baseAddress, truths.count, priors.count / 4, classes, priors,
+                              flatTruths, flatLabels, counts, threshold, negPosRatio, variances.0, variances.1,
+                              &locLoss, &confLoss, locGradient?.baseAddress, confGradient?.baseAddress,
+                              t.baseAddress, threads)
+    }
+    try checkStatus(status, "multiBoxLoss")
+    return (locLoss, confLoss)
+}
+
+/// Greedy non-maximum suppression, as `torchvision.ops.nms`: boxes in
+/// decreasing score order (ties: lower index first; NaN scores last), each
+/// kept box removing every later box whose IoU with it exceeds `iouThreshold`.
+/// - Returns: the kept indices, in decreasing score order.
+public func nonMaximumSuppression(boxes: [Float], scores: [Float], iouThreshold: Float,
+                                  execution: Execution = .default) throws -> [Int] {
+    guard boxes.count % 4 == 0 else {
+        throw LossKitError.invalidShape(argument: "boxes", shape: [boxes.count], reason: "boxes are 4 values each")
+    }
+    try Check.sameCount("scores", scores.count, as: "boxes / 4", boxes.count / 4)
+    try Check.parameter(!iouThreshold.isNaN, "iouThreshold", iouThreshold, "must not be NaN")
+    if execution.backend == .portable { return Portable.nms(boxes, scores, iouThreshold) }
+    var keep = [Int64](repeating: 0, count: scores.count)
+    var kept = 0
+    let status = losskit_nms(boxes, scores, scores.count, iouThreshold, &keep, &kept)
+    try checkStatus(status, "nonMaximumSuppression")
+    return keep[0..<kept].map(Int.init)
+}
