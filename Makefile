@@ -5,7 +5,7 @@ ARGS ?=
 # Debian/Ubuntu packages the build links against (OpenBLAS + LAPACKE, found through pkg-config).
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config
 
-.PHONY: all deps build test bench lib clean fuzz
+.PHONY: all deps build test bench lib clean fuzz bench-peers
 
 all: build
 
@@ -60,3 +60,10 @@ fuzz: deps
 	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	  -ICKernels/include Fuzz/fuzz_losskit.c CKernels/*.c -lm -lpthread -o build/fuzz_losskit
 	build/fuzz_losskit -max_total_time=$(FUZZ_SECONDS) -max_len=20000 -print_final_stats=1 build/fuzz-corpus
+
+# PyTorch timings of the same workloads on this machine (optional; needs network or a local wheel):
+# a virtualenv under build/, outside the package. TORCH_SPEC picks the wheel, e.g. "torch==2.13.0+cpu".
+TORCH_SPEC ?= torch
+bench-peers:
+	@test -x build/torch-peer/bin/python || (python3 -m venv build/torch-peer && build/torch-peer/bin/pip install -q "$(TORCH_SPEC)")
+	build/torch-peer/bin/python Benchmarks/peers/torch_peer.py $(ARGS)

@@ -37,7 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     float *L = (flags & 16) ? NULL : loss, *G = (flags & 32) ? NULL : g;
     const float *X = (flags & 64) && total == 0 ? NULL : x;
     int threads = thr;
-    switch (op % 12) {
+    size_t nb1 = total / 4 < 64 ? total / 4 : 64, nb2 = rows < 32 ? rows : 32;
+    switch (op % 17) {
     case 0: losskit_l1(X, t, total, red, L, G, threads); break;
     case 1: losskit_mse(X, t, total, red, L, G, threads); break;
     case 2: losskit_smooth_l1(X, t, total, p1, red, L, G, threads); break;
@@ -50,6 +51,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     case 9: losskit_sigmoid_focal(X, t, total, p1, p2, p3, red, L, G, threads); break;
     case 10: losskit_softmax_ce(X, y, rows, classes, (flags & 128) ? w : NULL, -100, p1, red, L, G, threads); break;
     case 11: losskit_softmax_focal(X, y, rows, classes, p1, p2, -100, red, L, G, threads); break;
+    case 12: { /* matrices: n x m pairs out of x; out is the loss buffer, checked against its size */
+        size_t m = nb1 ? (total / 4) / (nb1 ? nb1 : 1) : 0;
+        if (nb1 * m <= total) losskit_box_iou_matrix(flags % 5, x, nb1, t, m, loss, threads);
+        break; }
+    case 13: losskit_box_iou_loss(flags % 5, X, t, total / 4, fabsf(p1), red, L, G, threads); break;
+    case 14: { /* match: truths from x (possibly malformed), priors from t */
+        int64_t *mi = malloc(nb2 ? nb2 * 8 : 1), *ct = malloc(nb2 ? nb2 * 8 : 1);
+        losskit_ssd_match(x, y, total / 4 < rows ? total / 4 : rows, t, nb2 <= total / 4 ? nb2 : 0, p1, mi, ct);
+        free(mi); free(ct);
+        break; }
+    case 15: {
+        int64_t *keep = malloc(total ? total * 8 : 1);
+        size_t kept = 0;
+        losskit_nms(x, t, total / 4, p1, keep, &kept);
+        free(keep);
+        break; }
+    case 16: { /* one image, up to 3 truths, priors from t, loc/conf from x */
+        size_t P = total / (4 + classes + 4);
+        size_t T = rows < 3 ? rows : 3;
+        size_t counts[1] = {T};
+        float ll, lc;
+        if (P && T * 4 <= total && classes >= 2)
+            losskit_multibox_loss(x, x + 4 * P, 1, P, classes, t, x, y, counts, p1, fabsf(p2), 0.1f, 0.2f,
+                                  &ll, &lc, G ? g : NULL, NULL, NULL, threads);
+        break; }
     }
     if (total) losskit_vecmath(op % 5, x, g, total);
     free(x); free(t); free(loss); free(g); free(y);

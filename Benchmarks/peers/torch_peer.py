@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""PyTorch peer timings for the workloads of BENCHMARKS.md, on this machine.
+
+Same shapes and input distributions as `make bench`, forward + backward via
+autograd unless the workload is forward only, median ms of >= 5 runs after a
+warm-up, at torch.set_num_threads(1) and (2). torchvision's formulas
+(sigmoid_focal_loss, box_iou) and ssd.pytorch's MultiBoxLoss are written
+here in torch ops, so only torch is needed.
+
+    python3 Benchmarks/peers/torch_peer.py [--json] [--filter NAME] [--threads 1,2] [--quick]
+"""
+import argparse, json, math, statistics, time
+
+import torch
+import torch.nn.functional as F
+
+
+def focal_8m(q):
+    n = 8_000_000 // (16 if q else 1)
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(n, generator=g) * 3).requires_grad_()
+    t = (torch.rand(n, generator=g) < 0.01).float()
+    def run():
+        x.grad = None
+        p = torch.sigmoid(x)  # torchvision.ops.sigmoid_focal_loss
+        ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
+        p_t = p * t + (1 - p) * (1 - t)
+        loss = ce * ((1 - p_t) ** 2)
+        loss = (0.25 * t + 0.75 * (1 - t)) * loss
+        loss.sum().backward()
+    return run
+
+
+def pair(n, gen):
+    g = torch.Generator().manual_seed(1)
+    a, b = gen(n, g)
+    return a.requires_grad_(), b
+
+
+def smooth_l1_4m(q):
+    x, t = pair(4_000_000 // (16 if q else 1), lambda n, g: (torch.randn(n, generator=g) * 2, torch.randn(n, generator=g) * 2))
+    def run():
+        x.grad = None
+        F.smooth_l1_loss(x, t, beta=1.0).backward()
+    return run
+
+
+def wing_4m(q):
+    x, t = pair(4_000_000 // (16 if q else 1), lambda n, g: (torch.randn(n, generator=g) * 8, torch.zeros(n)))
+    w, eps = 10.0, 2.0
+    c = w - w * math.log(1 + w / eps)
+    def run():
+        x.grad = None
+        a = (x - t).abs()
+        torch.where(a < w, w * torch.log1p(a / eps), a - c).mean().backward()
+    return run
+
+
+def shrinkage_4m(q):
+    x, t = pair(4_000_000 // (16 if q else 1), lambda n, g: (torch.rand(n, generator=g), torch.rand(n, generator=g)))
+    def run():
+        x.grad = None
+        l = (x - t).abs()
+        (torch.exp(t) * l * l / (1 + torch.exp(10 * (0.2 - l)))).mean().backward()
+    return run
+
+
+def softmax_ce(q):
+    rows = 279_424 // (16 if q else 1)
+    g = torch.Generator().manual_seed(2)
+    x = (torch.randn(rows, 21, generator=g) * 2).requires_grad_()
+    y = torch.randint(0, 21, (rows,), generator=g)
+    def run():
+        x.grad = None
+        F.cross_entropy(x, y, reduction="sum").backward()
+    return run
+
+
+def random_boxes(n, g, lo=4, hi=120):
+    xy = torch.rand(n, 2, generator=g) * 280
+    wh = lo + torch.rand(n, 2, generator=g) * (hi - lo)
+    return torch.cat([xy, xy + wh], 1)
+
+
+def box_iou(a, b):  # torchvision.ops.box_iou
+    area1 = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area2 = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    lt = torch.max(a[:, None, :2], b[:, :2])
+    rb = torch.min(a[:, None, 2:], b[:, 2:])
+    wh = (rb - lt).clamp(min=0)
+    inter = wh[:, :, 0] * wh[:, :, 1]
+    return inter / (area1[:, None] + area2 - inter)
+
+
+def box_iou_100k(q):
+    g = torch.Generator().manual_seed(3)
+    a, b = random_boxes(100_000 // (10 if q else 1), g), random_boxes(100, g)
+    def run():
+        with torch.no_grad():
+            box_iou(a, b)
+    return run
+
+
+def ssd300_priors():
+    maps, steps = [38, 19, 10, 5, 3, 1], [8, 16, 32, 64, 100, 300]
+    mins, maxs = [30, 60, 111, 162, 213, 264], [60, 111, 162, 213, 264, 315]
+    ratios = [[2], [2, 3], [2, 3], [2, 3], [2], [2]]
+    out = []
+    for k, f in enumerate(maps):
+        for i in range(f):
+            for j in range(f):
+                fk = 300 / steps[k]
+                cx, cy = (j + 0.5) / fk, (i + 0.5) / fk
+                s = mins[k] / 300
+                sp = math.sqrt(s * maxs[k] / 300)
+                out += [[cx, cy, s, s], [cx, cy, sp, sp]]
+                for r in ratios[k]:
+                    out += [[cx, cy, s * math.sqrt(r), s / math.sqrt(r)], [cx, cy, s / math.sqrt(r), s * math.sqrt(r)]]
+    return torch.tensor(out)
+
+
+def multibox(q):  # ssd.pytorch MultiBoxLoss
+    batch, classes = (4 if q else 32), 21
+    priors = ssd300_priors()
+    P = priors.shape[0]
+    g = torch.Generator().manual_seed(4)
+    loc = torch.randn(batch, P, 4, generator=g).requires_grad_()
+    conf = (torch.randn(batch, P, classes, generator=g) * 2).requires_grad_()
+    targets = []
+    for _ in range(batch):
+        xy = torch.rand(6, 2, generator=g) * 0.7
+        wh = 0.05 + torch.rand(6, 2, generator=g) * 0.25
+        targets.append((torch.cat([xy, xy + wh], 1), torch.randint(0, classes - 1, (6,), generator=g)))
+    corners = torch.cat([priors[:, :2] - priors[:, 2:] / 2, priors[:, :2] + priors[:, 2:] / 2], 1)
+
+    def run():
+        loc.grad = conf.grad = None
+        loc_t = torch.zeros(batch, P, 4)
+        conf_t = torch.zeros(batch, P, dtype=torch.long)
+        for b, (truths, labels) in enumerate(targets):
+            overlaps = box_iou(truths, corners)
+            best_prior_overlap, best_prior_idx = overlaps.max(1)
+            best_truth_overlap, best_truth_idx = overlaps.max(0)
+            best_truth_overlap.index_fill_(0, best_prior_idx, 2)
+            for j in range(best_prior_idx.size(0)):
+                best_truth_idx[best_prior_idx[j]] = j
+            matches = truths[best_truth_idx]
+            c = labels[best_truth_idx] + 1
+            c[best_truth_overlap < 0.5] = 0
+            g_cxcy = (matches[:, :2] + matches[:, 2:]) / 2 - priors[:, :2]
+            g_cxcy = g_cxcy / (0.1 * priors[:, 2:])
+            g_wh = torch.log((matches[:, 2:] - matches[:, :2]) / priors[:, 2:]) / 0.2
+            loc_t[b] = torch.cat([g_cxcy, g_wh], 1)
+            conf_t[b] = c
+        pos = conf_t > 0
+        loss_l = F.smooth_l1_loss(loc[pos], loc_t[pos], reduction="sum")
+        batch_conf = conf.view(-1, classes)
+        lse = torch.logsumexp(batch_conf, 1, keepdim=True)
+        loss_c = (lse - batch_conf.gather(1, conf_t.view(-1, 1))).detach()
+        loss_c[pos.view(-1, 1)] = 0
+        loss_c = loss_c.view(batch, -1)
+        _, loss_idx = loss_c.sort(1, descending=True)
+        _, idx_rank = loss_idx.sort(1)
+        num_pos = pos.long().sum(1, keepdim=True)
+        num_neg = torch.clamp(3 * num_pos, max=P - 1)
+        neg = idx_rank < num_neg.expand_as(idx_rank)
+        sel = (pos | neg)
+        loss_c = F.cross_entropy(conf[sel], conf_t[sel], reduction="sum")
+        n = num_pos.sum()
+        (loss_l / n + loss_c / n).backward()
+    return run
+
+
+WORKLOADS = {
+    "focal_8M": focal_8m, "smooth_l1_4M": smooth_l1_4m, "wing_4M": wing_4m, "shrinkage_4M": shrinkage_4m,
+    "softmax_ce_279k_x21": softmax_ce, "box_iou_100k_x100": box_iou_100k, "multibox_ssd300_b32": multibox,
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--filter")
+    ap.add_argument("--threads", default="1,2")
+    args = ap.parse_args()
+    threads = [int(t) for t in args.threads.split(",")]
+    if not args.json:
+        print(f"PyTorch {torch.__version__} (CPU), medians of 5 runs after a warm-up")
+    for name, make in WORKLOADS.items():
+        if args.filter and name != args.filter:
+            continue
+        run = make(args.quick)
+        for t in threads:
+            torch.set_num_threads(t)
+            run()
+            times = []
+            for _ in range(1 if args.quick else 5):
+                t0 = time.perf_counter()
+                run()
+                times.append((time.perf_counter() - t0) * 1e3)
+            row = {"workload": name, "path": "torch", "threads": t, "ms": statistics.median(times),
+                   "min_ms": min(times), "max_ms": max(times)}
+            print(json.dumps(row) if args.json else f"{name:22s} torch {t:3d} {row['ms']:10.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
