@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <strings.h>
+#include <unistd.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -13,12 +15,36 @@
 #ifdef __APPLE__
 #include <Accelerate/Accelerate.h>
 void bench_blas_threads(int threads) { (void)threads; }
+const char *bench_blas_core(void) { return "Accelerate"; }
+void bench_fix_blas_core(char **argv) { (void)argv; }
 #else
 enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
 void cblas_sgemm(int order, int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc);
 void openblas_set_num_threads(int threads);
+char *openblas_get_corename(void);
 void bench_blas_threads(int threads) { openblas_set_num_threads(threads); }
+const char *bench_blas_core(void) { return openblas_get_corename(); }
+
+void bench_fix_blas_core(char **argv) {
+    if (getenv("OPENBLAS_CORETYPE")) return;
+    const char *core = openblas_get_corename();
+    if (!core || (strcasecmp(core, "prescott") != 0 && strcasecmp(core, "core2") != 0 && strcasecmp(core, "nehalem") != 0))
+        return;
+    const char *want = NULL;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl"))
+        want = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        want = "Haswell";
+#endif
+    if (!want) return;
+    setenv("OPENBLAS_CORETYPE", want, 1);
+    setenv("LOSSKIT_BENCH_BLAS_DETECTED", core, 1);
+    execv("/proc/self/exe", argv);
+}
 #define CblasRowMajor RowMajor
 #define CblasNoTrans NoTrans
 #define CblasTrans Trans

@@ -6,6 +6,9 @@ import CLossKit
 import Foundation
 import LossKit
 
+// Before anything calls OpenBLAS: undo its fallback to a generic core in VMs it does not recognise.
+bench_fix_blas_core(CommandLine.unsafeArgv)
+
 var options = Options()
 var arguments = CommandLine.arguments.dropFirst().makeIterator()
 while let arg = arguments.next() {
@@ -46,6 +49,12 @@ if options.json {
 } else {
     print("LossKit benchmarks\(options.quick ? " (quick: smaller shapes, one run each)" : "")")
     print("CPU: \(cpuModel()), \(cores) cores; ISA path: \(isa); threads: \(options.threadCounts.map(String.init).joined(separator: ", "))")
+    let blasCore = String(cString: bench_blas_core())
+    if let detected = ProcessInfo.processInfo.environment["LOSSKIT_BENCH_BLAS_DETECTED"] {
+        print("OpenBLAS core: \(blasCore) (OpenBLAS detected \(detected) on this CPU; losskit-bench set OPENBLAS_CORETYPE=\(blasCore))")
+    } else {
+        print("OpenBLAS core: \(blasCore)")
+    }
     for t in options.threadCounts {
         print("ceilings at \(t) thread\(t == 1 ? "" : "s"): streaming \(fmt(ceilings.bandwidth(threads: t, bytes: dramBytes), 1)) GB/s "
               + "(read-read-write over \(Int(dramBytes) >> 20) MiB; bandwidth-bound rows use the probe at their own size), "

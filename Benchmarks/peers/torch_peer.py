@@ -171,9 +171,19 @@ def multibox(q):  # ssd.pytorch MultiBoxLoss
     return run
 
 
+def cdist(q):
+    n = 512 if q else 4096
+    g = torch.Generator().manual_seed(5)
+    x, y = torch.randn(n, 512, generator=g), torch.randn(n, 512, generator=g)
+    def run():
+        with torch.no_grad():
+            torch.cdist(x, y)
+    return run
+
+
 WORKLOADS = {
     "focal_8M": focal_8m, "smooth_l1_4M": smooth_l1_4m, "wing_4M": wing_4m, "shrinkage_4M": shrinkage_4m,
-    "softmax_ce_279k_x21": softmax_ce, "box_iou_100k_x100": box_iou_100k, "multibox_ssd300_b32": multibox,
+    "softmax_ce_279k_x21": softmax_ce, "cdist_4096x4096x512": cdist, "box_iou_100k_x100": box_iou_100k, "multibox_ssd300_b32": multibox,
 }
 
 

@@ -14,6 +14,15 @@ double bench_sgemm_seconds(int m, int n, int k, int threads, int repeats);
 /* Sets OpenBLAS's thread count. */
 void bench_blas_threads(int threads);
 
+/* OpenBLAS's name for the core it runs on ("Prescott", "Haswell", "SkylakeX"...). */
+const char *bench_blas_core(void);
+
+/* If OpenBLAS fell back to a generic core on a CPU with AVX2 / AVX-512 (it
+ * does in some VMs, whose CPUID it does not recognise), set OPENBLAS_CORETYPE
+ * to the matching kernel set and re-execute this program so OpenBLAS reads it
+ * at load time. Returns only if nothing needed doing (or exec failed). */
+void bench_fix_blas_core(char **argv);
+
 /* Peak resident set size of this process so far, in bytes. */
 size_t bench_peak_rss_bytes(void);
 #endif
