@@ -25,6 +25,30 @@ typedef enum losskit_metric {
 int losskit_pairwise_distance(losskit_metric metric, const float *x, size_t n, const float *y, size_t m, size_t d,
                               float *out, int threads);
 
+/* Aligned metric-learning losses on n rows of dimension d (row i of every
+ * input is one tuple). D = the metric's distance. Gradients (NULL skips)
+ * have the inputs' shapes; a hinge at exactly 0 has gradient 0 (as relu).
+ *
+ * contrastive (Hadsell et al. 2006), same[i] = 1 for the same identity, 0 not:
+ *   squared_form = 0:  y D^2 + (1 - y) max(margin - D, 0)^2
+ *   squared_form = 1:  y D^2 + (1 - y) max(margin - D^2, 0)^2          */
+int losskit_contrastive(losskit_metric metric, const float *x1, const float *x2, const float *same, size_t n, size_t d,
+                        float margin, int squared_form, losskit_reduction reduction, float *loss,
+                        float *grad_x1, float *grad_x2, int threads);
+
+/* triplet: max(D(a,p) - D(a,n) + margin, 0); improved = 1 adds D(a,p)
+ * (Cheng et al. 2016). */
+int losskit_triplet(losskit_metric metric, const float *anchor, const float *positive, const float *negative,
+                    size_t n, size_t d, float margin, int improved, losskit_reduction reduction, float *loss,
+                    float *grad_anchor, float *grad_positive, float *grad_negative, int threads);
+
+/* quadruplet (Chen et al. 2017):
+ *   max(D(a,p) - D(a,n1) + margin1, 0) + max(D(a,p) - D(n1,n2) + margin2, 0) */
+int losskit_quadruplet(losskit_metric metric, const float *anchor, const float *positive, const float *negative1,
+                       const float *negative2, size_t n, size_t d, float margin1, float margin2,
+                       losskit_reduction reduction, float *loss, float *grad_anchor, float *grad_positive,
+                       float *grad_negative1, float *grad_negative2, int threads);
+
 #ifdef __cplusplus
 }
 #endif

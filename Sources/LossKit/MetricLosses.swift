@@ -1,0 +1,129 @@
+import CLossKit
+
+/// The result of a loss over tuples of feature rows: the value, per-row
+/// losses for ``Reduction/none``, and one gradient per input, in the order
+/// the inputs are given (each shaped like its input).
+public struct TupleLossResult: Sendable, Equatable {
+    public var value: Float
+    public var unreduced: [Float]?
+    public var gradients: [[Float]]?
+}
+
+/// How contrastive loss uses the distance.
+public enum ContrastiveForm: Sendable, Hashable {
+    /// `y D^2 + (1 - y) max(margin - D, 0)^2` (Hadsell et al. 2006).
+    case distance
+    /// `y D^2 + (1 - y) max(margin - D^2, 0)^2`: the margin applies to the squared distance.
+    case squaredDistance
+}
+
+/// Checks that every input is `[n, dimension]` like the first; returns n.
+func checkTuples(_ inputs: [(String, [Float])], dimension: Int) throws -> Int {
+    guard dimension >= 1 else {
+        throw LossKitError.invalidParameter(argument: "dimension", value: "\(dimension)", reason: "must be >= 1")
+    }
+    let (firstName, first) = inputs[0]
+    guard first.count % dimension == 0 else {
+        throw LossKitError.shapeMismatch(argument: firstName, expected: "[n, \(dimension)]", actual: "\(first.count) values")
+    }
+    for (name, values) in inputs.dropFirst() {
+        try Check.sameCount(name, values.count, as: firstName, first.count)
+    }
+    return first.count / dimension
+}
+
+/// Runs a tuple kernel on the C backend. `call` gets the loss output and one
+/// gradient pointer per input (nil when not requested), and returns the status.
+func runTupleKernel(inputs: Int, rows: Int, dimension: Int, reduction: Reduction, computeGradient: Bool,
+                    threads: Int32, name: String,
+                    _ call: (UnsafeMutablePointer<Float>, [UnsafeMutablePointer<Float>?], Int32) -> Int32) throws -> TupleLossResult {
+    let size = rows * dimension
+    var grads = [Float](repeating: 0, count: computeGradient ? inputs * size : 0) // all gradients, one after another
+    var perRow = [Float](repeating: 0, count: max(rows, 1))
+    var value: Float = 0
+    let status = grads.withUnsafeMutableBufferPointer { g in
+        perRow.withUnsafeMutableBufferPointer { pr in
+            withUnsafeMutablePointer(to: &value) { v in
+                let pointers = (0..<inputs).map { computeGradient ? g.baseAddress! + $0 * size : nil }
+                return call(reduction == .none ? pr.baseAddress! : v, pointers, threads)
+            }
+        }
+    }
+    try checkStatus(status, name)
+    let rowLosses = Array(perRow[0..<rows])
+    return TupleLossResult(value: reduction == .none ? rowLosses.withUnsafeBufferPointer { orderedSum($0) } : value,
+                           unreduced: reduction == .none ? rowLosses : nil,
+                           gradients: computeGradient ? (0..<inputs).map { Array(grads[$0 * size ..< ($0 + 1) * size]) } : nil)
+}
+
+/// Contrastive loss on pairs of feature rows (Hadsell, Chopra and LeCun 2006):
+///
+///     .distance:         y D^2 + (1 - y) max(margin - D, 0)^2
+///     .squaredDistance:  y D^2 + (1 - y) max(margin - D^2, 0)^2
+///
+/// with `y` 1 for the same identity and 0 otherwise, D the metric's distance
+/// between row i of `x1` and of `x2`. Gradients wrt both inputs.
+/// - Parameters:
+///   - x1, x2: `[n, dimension]` features.
+///   - same: n values, 1 (same identity) or 0.
+///   - margin: default 1.
+public func contrastiveLoss(x1: [Float], x2: [Float], same: [Float], dimension: Int, metric: DistanceMetric = .euclidean,
+                            margin: Float = 1, form: ContrastiveForm = .distance, reduction: Reduction = .mean,
+                            computeGradient: Bool = true, execution: Execution = .default) throws -> TupleLossResult {
+    let n = try checkTuples([("x1", x1), ("x2", x2)], dimension: dimension)
+    try Check.sameCount("same", same.count, as: "rows of x1", n)
+    try Check.finite("margin", margin)
+    if execution.backend == .portable {
+        return Portable.tupleLoss(.contrastive(same: same, squared: form == .squaredDistance), [x1, x2], d: dimension,
+                                  metric: metric, margins: (margin, 0), reduction: reduction, computeGradient: computeGradient)
+    }
+    return try runTupleKernel(inputs: 2, rows: n, dimension: dimension, reduction: reduction, computeGradient: computeGradient,
+                              threads: execution.validatedThreads(), name: "contrastiveLoss") { loss, g, threads in
+        losskit_contrastive(metric.c, x1, x2, same, n, dimension, margin, form == .squaredDistance ? 1 : 0, reduction.c,
+                            loss, g[0], g[1], threads)
+    }
+}
+
+/// Triplet loss on aligned rows: `max(D(a, p) - D(a, n) + margin, 0)`; with
+/// `improved: true`, the improved triplet loss of Cheng et al. (2016), which
+/// adds `D(a, p)` to pull positives in. Gradients wrt anchor, positive, negative.
+/// - Parameter margin: default 0.3 (reid-strong-baseline).
+public func tripletLoss(anchor: [Float], positive: [Float], negative: [Float], dimension: Int,
+                        metric: DistanceMetric = .euclidean, margin: Float = 0.3, improved: Bool = false,
+                        reduction: Reduction = .mean, computeGradient: Bool = true,
+                        execution: Execution = .default) throws -> TupleLossResult {
+    let n = try checkTuples([("anchor", anchor), ("positive", positive), ("negative", negative)], dimension: dimension)
+    try Check.finite("margin", margin)
+    if execution.backend == .portable {
+        return Portable.tupleLoss(.triplet(improved: improved), [anchor, positive, negative], d: dimension, metric: metric,
+                                  margins: (margin, 0), reduction: reduction, computeGradient: computeGradient)
+    }
+    return try runTupleKernel(inputs: 3, rows: n, dimension: dimension, reduction: reduction, computeGradient: computeGradient,
+                              threads: execution.validatedThreads(), name: "tripletLoss") { loss, g, threads in
+        losskit_triplet(metric.c, anchor, positive, negative, n, dimension, margin, improved ? 1 : 0, reduction.c,
+                        loss, g[0], g[1], g[2], threads)
+    }
+}
+
+/// Quadruplet loss (Chen et al. 2017):
+/// `max(D(a,p) - D(a,n1) + margin1, 0) + max(D(a,p) - D(n1,n2) + margin2, 0)`,
+/// with n2 of an identity different from n1's. Gradients wrt all four inputs.
+/// - Parameters: margins default 1 and 0.5.
+public func quadrupletLoss(anchor: [Float], positive: [Float], negative1: [Float], negative2: [Float], dimension: Int,
+                           metric: DistanceMetric = .euclidean, margin1: Float = 1, margin2: Float = 0.5,
+                           reduction: Reduction = .mean, computeGradient: Bool = true,
+                           execution: Execution = .default) throws -> TupleLossResult {
+    let n = try checkTuples([("anchor", anchor), ("positive", positive), ("negative1", negative1), ("negative2", negative2)],
+                            dimension: dimension)
+    try Check.finite("margin1", margin1)
+    try Check.finite("margin2", margin2)
+    if execution.backend == .portable {
+        return Portable.tupleLoss(.quadruplet, [anchor, positive, negative1, negative2], d: dimension, metric: metric,
+                                  margins: (margin1, margin2), reduction: reduction, computeGradient: computeGradient)
+    }
+    return try runTupleKernel(inputs: 4, rows: n, dimension: dimension, reduction: reduction, computeGradient: computeGradient,
+                              threads: execution.validatedThreads(), name: "quadrupletLoss") { loss, g, threads in
+        losskit_quadruplet(metric.c, anchor, positive, negative1, negative2, n, dimension, margin1, margin2, reduction.c,
+                           loss, g[0], g[1], g[2], g[3], threads)
+    }
+}
