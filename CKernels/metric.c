@@ -204,3 +204,88 @@ int losskit_quadruplet(losskit_metric metric, const float *anchor, const float *
                    .m1 = margin1, .m2 = margin2, .grad = {grad_anchor, grad_positive, grad_negative1, grad_negative2}};
     return run_tuples(&c, n, reduction, loss, threads);
 }
+
+/* ---- TriHard -------------------------------------------------------------- */
+
+int losskit_trihard(losskit_metric metric, const float *features, const int64_t *labels, size_t n, size_t d,
+                    float margin, int soft_margin, losskit_mining mining, losskit_reduction reduction,
+                    float *loss, float *grad, int64_t *hardest_positive, int64_t *hardest_negative, int threads) {
+    size_t nd;
+    LK_CHECK(metric >= LOSSKIT_METRIC_EUCLIDEAN && metric <= LOSSKIT_METRIC_COSINE, 1);
+    LK_CHECK(lk_mul_ok(n, d, &nd) && nd <= LK_MAX_FLOATS && n <= INT32_MAX, 4);
+    LK_CHECK(features != NULL || nd == 0, 2);
+    LK_CHECK(labels != NULL || n == 0, 3);
+    LK_CHECK(d >= 1, 5);
+    LK_CHECK(soft_margin || isfinite(margin), 6);
+    LK_CHECK(mining == LOSSKIT_MINING_HARDEST || mining == LOSSKIT_MINING_SEMIHARD, 8);
+    LK_CHECK(lk_reduction_ok(reduction), 9);
+    LK_CHECK(threads >= 0, 14);
+    if (grad) memset(grad, 0, nd * sizeof(float));
+    if (n == 0) { lk_store_reduced(reduction, 0.0, 1.0, loss); return LOSSKIT_OK; }
+    /* blocks of rows against all n: about 4 Mi floats of scratch */
+    size_t block = (size_t)4 << 20;
+    block = block / n < 1 ? 1 : (block / n > 1024 ? 1024 : block / n);
+    float *dist_block = malloc(sizeof(float) * block * n);
+    int64_t *pos = malloc(sizeof(int64_t) * n), *neg = malloc(sizeof(int64_t) * n);
+    double *per_anchor = malloc(sizeof(double) * n);
+    int status = LOSSKIT_OK;
+    if (!dist_block || !pos || !neg || !per_anchor) { status = LOSSKIT_ERR_NOMEM; goto done; }
+    for (size_t r0 = 0; r0 < n; r0 += block) {
+        size_t rows = n - r0 < block ? n - r0 : block;
+        status = losskit_pairwise_distance(metric, features + r0 * d, rows, features, n, d, dist_block, threads);
+        if (status != LOSSKIT_OK) goto done;
+        for (size_t r = 0; r < rows; r++) { /* reduce each row of the block at once */
+            size_t a = r0 + r;
+            const float *row = dist_block + r * n;
+            int64_t p = -1, q = -1, semi = -1;
+            for (size_t j = 0; j < n; j++) {
+                if (j == a) continue;
+                if (labels[j] == labels[a]) { if (p < 0 || row[j] > row[p]) p = (int64_t)j; }
+                else if (q < 0 || row[j] < row[q]) q = (int64_t)j;
+            }
+            if (mining == LOSSKIT_MINING_SEMIHARD && p >= 0)
+                for (size_t j = 0; j < n; j++)
+                    if (labels[j] != labels[a] && row[j] > row[p] && (semi < 0 || row[j] < row[semi])) semi = (int64_t)j;
+            pos[a] = p;
+            neg[a] = semi >= 0 ? semi : q;
+            if (p < 0 || q < 0) pos[a] = neg[a] = -1;
+        }
+    }
+    /* losses and gradients from the chosen pairs, recomputed exactly; in
+     * anchor order, so the result does not depend on threads */
+    size_t kept = 0;
+    for (size_t a = 0; a < n; a++) kept += pos[a] >= 0;
+    double scale = reduction == LOSSKIT_REDUCTION_MEAN ? (kept ? 1.0 / (double)kept : 0.0) : 1.0;
+    double total = 0.0;
+    for (size_t a = 0; a < n; a++) {
+        per_anchor[a] = 0.0;
+        if (pos[a] < 0) continue;
+        const float *fa = features + a * d, *fp = features + pos[a] * d, *fn = features + neg[a] * d;
+        dist_t ap = dist(metric, fa, fp, d), an = dist(metric, fa, fn, d);
+        double z = ap.D - an.D, l, s;
+        if (soft_margin) {
+            l = z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); /* softplus */
+            s = 1.0 / (1.0 + exp(-z));
+        } else {
+            z += margin;
+            l = z > 0 ? z : 0.0;
+            s = z > 0 ? 1.0 : 0.0;
+        }
+        if (isnan(z)) l = s = NAN;
+        per_anchor[a] = l;
+        total += (float)l;
+        if (grad) {
+            dist_back(metric, fa, fp, d, &ap, s * scale, grad + a * d, grad + pos[a] * d);
+            dist_back(metric, fa, fn, d, &an, -s * scale, grad + a * d, grad + neg[a] * d);
+        }
+    }
+    if (loss) {
+        if (reduction == LOSSKIT_REDUCTION_NONE) for (size_t a = 0; a < n; a++) loss[a] = (float)per_anchor[a];
+        else *loss = (float)(reduction == LOSSKIT_REDUCTION_MEAN ? (kept ? total / (double)kept : 0.0) : total);
+    }
+    if (hardest_positive) memcpy(hardest_positive, pos, sizeof(int64_t) * n);
+    if (hardest_negative) memcpy(hardest_negative, neg, sizeof(int64_t) * n);
+done:
+    free(dist_block); free(pos); free(neg); free(per_anchor);
+    return status;
+}

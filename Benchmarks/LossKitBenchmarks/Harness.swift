@@ -41,6 +41,8 @@ struct Options {
     var quick = false
     var filter: String? = nil
     var threadCounts: [Int] = []
+    /// Skip the portable path (e.g. to read the C path's peak memory alone).
+    var cOnly = false
 }
 
 struct Measurement {

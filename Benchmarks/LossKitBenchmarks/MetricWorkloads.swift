@@ -15,4 +15,30 @@ let metricWorkloads: [Workload] = [
                                 runPortable: { execution in _ = try pairwiseDistance(xPortable, y, dimension: d, execution: execution) },
                                 note: "portable: 1/8 of the rows")
     },
+    triHardWorkload("trihard_256x2048", identities: 64, dimension: 2048, portableQuarter: false),
+    triHardWorkload("trihard_4096x512", identities: 1024, dimension: 512, portableQuarter: true),
+    triHardWorkload("trihard_16384x128", identities: 4096, dimension: 128, portableQuarter: true),
 ]
+
+/// TriHard, margin 0.3, Euclidean, mean, + gradient, on P identities x K = 4.
+func triHardWorkload(_ name: String, identities: Int, dimension d: Int, portableQuarter: Bool) -> Workload {
+    Workload(name: name, shape: "P=\(identities) x K=4, dim \(d)") { quick in
+        let p = quick ? max(8, identities / 16) : identities, n = 4 * p
+        var rng = BenchRandom(state: 13)
+        var x: [Float] = [], labels: [Int] = []
+        for id in 0..<p {
+            let center = rng.normal(d, std: 1)
+            for _ in 0..<4 { x += zip(center, rng.normal(d, std: 0.5)).map { $0 + $1 }; labels.append(id) }
+        }
+        let quarter = portableQuarter ? n / 4 : n
+        let xq = Array(x[0..<(quarter * d)]), lq = Array(labels[0..<quarter])
+        // the distance work: n^2 d multiply-adds through SGEMM
+        let flops = 2 * Double(n) * Double(n) * Double(d)
+        return PreparedWorkload(work: flops, unit: "GFLOP/s", ceiling: .sgemm(flops: flops),
+                                run: { e in _ = try triHardLoss(features: x, labels: labels, dimension: d, execution: e) },
+                                portableFraction: portableQuarter ? 1.0 / 16 : 1, // n^2 work on a quarter of the rows
+                                runPortable: { e in _ = try triHardLoss(features: xq, labels: lq, dimension: d, execution: e) },
+                                note: portableQuarter ? "portable: a quarter of the rows" : nil)
+    }
+}
+

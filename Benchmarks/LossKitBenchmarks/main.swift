@@ -15,10 +15,11 @@ while let arg = arguments.next() {
     switch arg {
     case "--json": options.json = true
     case "--quick": options.quick = true
+    case "--c-only": options.cOnly = true
     case "--filter": options.filter = arguments.next()
     case "--threads": options.threadCounts = arguments.next().map { $0.split(separator: ",").compactMap { Int($0) } } ?? []
     case "-h", "--help":
-        print("usage: losskit-bench [--json] [--quick] [--filter NAME] [--threads 1,2]")
+        print("usage: losskit-bench [--json] [--quick] [--filter NAME] [--threads 1,2] [--c-only]")
         exit(0)
     default:
         FileHandle.standardError.write("unknown argument \(arg)\n".data(using: .utf8)!)
@@ -70,7 +71,7 @@ for workload in workloads {
     let prepared = workload.prepare(options.quick)
     for threads in options.threadCounts {
         var medians: [Backend: Double] = [:]
-        for backend in [Backend.portable, .c] {
+        for backend in options.cOnly ? [Backend.c] : [Backend.portable, .c] {
             let execution = Execution(backend: backend, threads: threads)
             let isPortable = backend == .portable
             let body = isPortable ? (prepared.runPortable ?? prepared.run) : prepared.run

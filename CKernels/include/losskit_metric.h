@@ -49,6 +49,25 @@ int losskit_quadruplet(losskit_metric metric, const float *anchor, const float *
                        losskit_reduction reduction, float *loss, float *grad_anchor, float *grad_positive,
                        float *grad_negative1, float *grad_negative2, int threads);
 
+typedef enum losskit_mining {
+    LOSSKIT_MINING_HARDEST = 0,  /* batch hard: farthest positive, closest negative */
+    LOSSKIT_MINING_SEMIHARD = 1  /* FaceNet: the closest negative farther than the hardest positive, else the closest */
+} losskit_mining;
+
+/* TriHard (batch-hard triplet, Hermans et al. 2017; reid-strong-baseline) on
+ * features [n, d] with labels [n]. Per anchor: hardest positive p = argmax D
+ * over the same label (itself excluded), negative per `mining` (argmin D over
+ * other labels); ties take the lowest index. Loss max(D(a,p) - D(a,n) +
+ * margin, 0), or softplus(D(a,p) - D(a,n)) when soft_margin. Anchors with no
+ * positive or no negative are skipped: MEAN divides by the anchors kept (all
+ * skipped: 0), NONE gives them 0. grad [n, d] wrt the features.
+ * hardest_positive / hardest_negative [n] (NULL skips) get the chosen indices
+ * (-1 when skipped). Rows go through the distance kernel in blocks, so the
+ * n x n matrix is never held: scratch O(block x n). */
+int losskit_trihard(losskit_metric metric, const float *features, const int64_t *labels, size_t n, size_t d,
+                    float margin, int soft_margin, losskit_mining mining, losskit_reduction reduction,
+                    float *loss, float *grad, int64_t *hardest_positive, int64_t *hardest_negative, int threads);
+
 #ifdef __cplusplus
 }
 #endif

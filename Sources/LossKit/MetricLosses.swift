@@ -127,3 +127,76 @@ public func quadrupletLoss(anchor: [Float], positive: [Float], negative1: [Float
                            loss, g[0], g[1], g[2], g[3], threads)
     }
 }
+
+/// How TriHard picks each anchor's negative.
+public enum NegativeMining: Sendable, Hashable {
+    /// Batch hard: the closest negative.
+    case hardest
+    /// FaceNet's semi-hard: the closest negative farther than the hardest positive, else the closest.
+    case semiHard
+
+    var c: losskit_mining { self == .hardest ? LOSSKIT_MINING_HARDEST : LOSSKIT_MINING_SEMIHARD }
+}
+
+/// TriHard, the batch-hard triplet loss (Hermans et al. 2017), as in
+/// reid-strong-baseline, on a P x K batch of features with identity labels.
+///
+/// For each anchor: the hardest positive (the farthest sample of its identity,
+/// itself excluded) and the hardest negative (the closest of another identity;
+/// see ``NegativeMining``); ties take the lowest index. Its loss is
+/// `max(D(a,p) - D(a,n) + margin, 0)`, or `softplus(D(a,p) - D(a,n))` when
+/// `margin` is nil (soft margin). Anchors with no positive or no negative are
+/// skipped: `.mean` averages over the rest (0 if none remain).
+///
+/// The C path never holds the N x N distance matrix: rows go through the
+/// SGEMM distance kernel in blocks, each reduced at once (scratch O(block x N)).
+/// - Parameters:
+///   - features: `[n, dimension]`.
+///   - labels: n identity labels.
+///   - margin: default 0.3; nil selects the soft margin.
+/// - Returns: the loss and `gradients[0]`, d loss / d features.
+public func triHardLoss(features: [Float], labels: [Int], dimension: Int, metric: DistanceMetric = .euclidean,
+                        margin: Float? = 0.3, mining: NegativeMining = .hardest, reduction: Reduction = .mean,
+                        computeGradient: Bool = true, execution: Execution = .default) throws -> TupleLossResult {
+    try triHard(features: features, labels: labels, dimension: dimension, metric: metric, margin: margin, mining: mining,
+                reduction: reduction, computeGradient: computeGradient, execution: execution).result
+}
+
+/// ``triHardLoss(features:labels:dimension:metric:margin:mining:reduction:computeGradient:execution:)``
+/// with each anchor's chosen positive and negative index (-1 when the anchor was skipped), for logging.
+public func triHard(features: [Float], labels: [Int], dimension: Int, metric: DistanceMetric = .euclidean,
+                    margin: Float? = 0.3, mining: NegativeMining = .hardest, reduction: Reduction = .mean,
+                    computeGradient: Bool = true, execution: Execution = .default)
+    throws -> (result: TupleLossResult, hardestPositive: [Int], hardestNegative: [Int]) {
+    let n = try checkTuples([("features", features)], dimension: dimension)
+    try Check.sameCount("labels", labels.count, as: "rows of features", n)
+    guard n >= 2 else {
+        throw LossKitError.invalidShape(argument: "features", shape: [n, dimension], reason: "TriHard needs at least 2 samples")
+    }
+    if let margin { try Check.finite("margin", margin) }
+    if execution.backend == .portable {
+        return Portable.triHard(features, labels, d: dimension, metric: metric, margin: margin, mining: mining,
+                                reduction: reduction, computeGradient: computeGradient)
+    }
+    var positive = [Int](repeating: -1, count: n), negative = [Int](repeating: -1, count: n)
+    let result = try runTupleKernel(inputs: 1, rows: n, dimension: dimension, reduction: reduction,
+                                    computeGradient: computeGradient, threads: execution.validatedThreads(),
+                                    name: "triHardLoss") { loss, g, threads in
+        labels.withUnsafeBufferPointer { l in
+            positive.withUnsafeMutableBufferPointer { p in
+                negative.withUnsafeMutableBufferPointer { q in
+                    l.withMemoryRebound(to: Int64.self) { l64 in
+                        p.withMemoryRebound(to: Int64.self) { p64 in
+                            q.withMemoryRebound(to: Int64.self) { q64 in
+                                losskit_trihard(metric.c, features, l64.baseAddress, n, dimension, margin ?? 0,
+                                                margin == nil ? 1 : 0, mining.c, reduction.c, loss, g[0],
+                                                p64.baseAddress, q64.baseAddress, threads)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return (result, positive, negative)
+}

@@ -85,3 +85,53 @@ extension Portable {
                                gradients: computeGradient ? grads.map { $0.map(Float.init) } : nil)
     }
 }
+
+extension Portable {
+    /// TriHard with the whole distance matrix, in Double.
+    static func triHard(_ x: [Float], _ labels: [Int], d: Int, metric: DistanceMetric, margin: Float?, mining: NegativeMining,
+                        reduction: Reduction, computeGradient: Bool) -> (result: TupleLossResult, hardestPositive: [Int], hardestNegative: [Int]) {
+        let n = labels.count
+        func row(_ i: Int) -> ArraySlice<Float> { x[i * d ..< (i + 1) * d] }
+        var dist = [Double](repeating: 0, count: n * n)
+        for i in 0..<n { for j in 0..<n { dist[i * n + j] = distance(metric, row(i), row(j)).0 } }
+        var pos = [Int](repeating: -1, count: n), neg = [Int](repeating: -1, count: n)
+        for a in 0..<n {
+            var p = -1, q = -1
+            for j in 0..<n where j != a {
+                if labels[j] == labels[a] { if p < 0 || dist[a * n + j] > dist[a * n + p] { p = j } }
+                else if q < 0 || dist[a * n + j] < dist[a * n + q] { q = j }
+            }
+            guard p >= 0, q >= 0 else { continue }
+            if mining == .semiHard {
+                var semi = -1
+                for j in 0..<n where labels[j] != labels[a] && dist[a * n + j] > dist[a * n + p] {
+                    if semi < 0 || dist[a * n + j] < dist[a * n + semi] { semi = j }
+                }
+                if semi >= 0 { q = semi }
+            }
+            pos[a] = p; neg[a] = q
+        }
+        let kept = pos.filter { $0 >= 0 }.count
+        let scale = reduction == .mean ? (kept > 0 ? 1 / Double(kept) : 0) : 1
+        var grad = [Double](repeating: 0, count: x.count)
+        var rows = [Float](repeating: 0, count: n)
+        var total = 0.0
+        for a in 0..<n where pos[a] >= 0 {
+            let ap = distance(metric, row(a), row(pos[a])), an = distance(metric, row(a), row(neg[a]))
+            let z = ap.0 - an.0
+            let (l, s): (Double, Double) = margin.map { m in (max(z + Double(m), 0), z + Double(m) > 0 ? 1 : 0) }
+                ?? (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)), 1 / (1 + exp(-z)))
+            rows[a] = Float(l)
+            total += Double(Float(l))
+            for k in 0..<d {
+                grad[a * d + k] += s * scale * (ap.1[k] - an.1[k])
+                grad[pos[a] * d + k] += s * scale * ap.2[k]
+                grad[neg[a] * d + k] -= s * scale * an.2[k]
+            }
+        }
+        let value: Float = reduction == .mean ? (kept > 0 ? Float(total / Double(kept)) : 0) : Float(total)
+        let result = TupleLossResult(value: value, unreduced: reduction == .none ? rows : nil,
+                                     gradients: computeGradient ? [grad.map(Float.init)] : nil)
+        return (result, pos, neg)
+    }
+}
