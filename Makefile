@@ -58,7 +58,7 @@ FUZZ_CC ?= clang
 fuzz: deps
 	@mkdir -p build/fuzz-corpus
 	$(FUZZ_CC) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	  -ICKernels/include Fuzz/fuzz_losskit.c CKernels/*.c -lm -lpthread -o build/fuzz_losskit
+	  -ICKernels/include Fuzz/fuzz_losskit.c CKernels/*.c $$(pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas) -lm -lpthread -o build/fuzz_losskit
 	build/fuzz_losskit -max_total_time=$(FUZZ_SECONDS) -max_len=20000 -print_final_stats=1 build/fuzz-corpus
 
 # PyTorch timings of the same workloads on this machine (optional; needs network or a local wheel):

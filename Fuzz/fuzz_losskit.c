@@ -38,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     const float *X = (flags & 64) && total == 0 ? NULL : x;
     int threads = thr;
     size_t nb1 = total / 4 < 64 ? total / 4 : 64, nb2 = rows < 32 ? rows : 32;
-    switch (op % 17) {
+    size_t dd = 1 + (size_t)(flags % 7), rr = total / dd;
+    switch (op % 20) {
     case 0: losskit_l1(X, t, total, red, L, G, threads); break;
     case 1: losskit_mse(X, t, total, red, L, G, threads); break;
     case 2: losskit_smooth_l1(X, t, total, p1, red, L, G, threads); break;
@@ -75,6 +76,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         if (P && T * 4 <= total && classes >= 2)
             losskit_multibox_loss(x, x + 4 * P, 1, P, classes, t, x, y, counts, p1, fabsf(p2), 0.1f, 0.2f,
                                   &ll, &lc, G ? g : NULL, NULL, NULL, threads);
+        break; }
+    case 17: { /* distances rr x rr2 of dimension dd, into the loss buffer */
+        size_t rr2 = rr ? total / (rr * dd) : 0;
+        if (rr * rr2 <= total) losskit_pairwise_distance(flags % 4, x, rr, t, rr2 <= rr ? rr2 : rr, dd, loss, threads);
+        break; }
+    case 18: losskit_triplet(flags % 4, X, t, x, rr, dd, p1, flags & 1, red, L, G, NULL, NULL, threads); break;
+    case 19: { /* trihard with the fuzzed labels (rows of y, one per feature row) */
+        size_t nr = rr < rows ? rr : rows;
+        int64_t *hp = malloc(nr ? nr * 8 : 1);
+        losskit_trihard(flags % 4, X, y, nr, dd, p1, flags & 1, (flags >> 1) % 3, red, L, G, hp, NULL, threads);
+        free(hp);
         break; }
     }
     if (total) losskit_vecmath(op % 5, x, g, total);
