@@ -13,7 +13,8 @@ let products: [Product] = [
 let blasLink: [LinkerSetting] = [.linkedFramework("Accelerate")]
 let blasDependency: [Target.Dependency] = []
 #else
-let blasLink: [LinkerSetting] = [.linkedLibrary("m")]
+// lapacke: the module map's link line only reaches Swift importers, and the C target calls it.
+let blasLink: [LinkerSetting] = [.linkedLibrary("lapacke"), .linkedLibrary("m")]
 let blasDependency: [Target.Dependency] = ["COpenBLAS"]
 #endif
 

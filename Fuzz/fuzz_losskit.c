@@ -39,7 +39,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     int threads = thr;
     size_t nb1 = total / 4 < 64 ? total / 4 : 64, nb2 = rows < 32 ? rows : 32;
     size_t dd = 1 + (size_t)(flags % 7), rr = total / dd;
-    switch (op % 20) {
+    switch (op % 21) {
     case 0: losskit_l1(X, t, total, red, L, G, threads); break;
     case 1: losskit_mse(X, t, total, red, L, G, threads); break;
     case 2: losskit_smooth_l1(X, t, total, p1, red, L, G, threads); break;
@@ -87,6 +87,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         int64_t *hp = malloc(nr ? nr * 8 : 1);
         losskit_trihard(flags % 4, X, y, nr, dd, p1, flags & 1, (flags >> 1) % 3, red, L, G, hp, NULL, threads);
         free(hp);
+        break; }
+    case 20: { /* Mahalanobis: M [dd, dd] (or a factor of k rows) from t, which may be anything */
+        size_t k = (flags >> 3) % 3, rr2 = rr ? total / (rr * dd) : 0;
+        if ((k ? k : dd) * dd <= total && rr * rr2 <= total)
+            losskit_mahalanobis_distance(flags % 3, x, rr, x, rr2 <= rr ? rr2 : rr, dd, t, k, loss, threads);
+        if (dd * dd <= total) {
+            float *factor = malloc(dd * dd * 4);
+            size_t rank = 0;
+            losskit_mahalanobis_factor(t, dd, factor, &rank);
+            free(factor);
+        }
         break; }
     }
     if (total) losskit_vecmath(op % 5, x, g, total);

@@ -25,6 +25,25 @@ typedef enum losskit_metric {
 int losskit_pairwise_distance(losskit_metric metric, const float *x, size_t n, const float *y, size_t m, size_t d,
                               float *out, int threads);
 
+/* Mahalanobis distances sqrt((x_i - y_j)^T M (x_i - y_j)) for x [n, d] and
+ * y [m, d] (metric EUCLIDEAN, with the same 1e-12 clamp under the sqrt) or
+ * their squares (SQEUCLIDEAN). factor_rows = 0: `matrix` is M [d, d],
+ * symmetric positive semi-definite, factored once in double as M = A^T A
+ * (LAPACKE Cholesky; eigendecomposition when M is singular) - not symmetric,
+ * not finite or not PSD returns LOSSKIT_ERR_NOT_PSD. factor_rows = k > 0:
+ * `matrix` is that factor A [k, d] already (M = A^T A, k may be < d).
+ * The features are transformed once (A x) and go through the Euclidean
+ * kernel; pairs that cancel there are recomputed in double from the
+ * original features. Scratch: (n + m) k + k d floats and k d doubles. */
+int losskit_mahalanobis_distance(losskit_metric metric, const float *x, size_t n, const float *y, size_t m, size_t d,
+                                 const float *matrix, size_t factor_rows, float *out, int threads);
+
+/* The factor A [d, d] of a symmetric PSD M [d, d] with M = A^T A, as
+ * losskit_mahalanobis_distance computes it: its first *rank rows are
+ * meaningful, the rest are 0. Transform features once with it (x' = A x)
+ * to train any loss under the Mahalanobis metric. */
+int losskit_mahalanobis_factor(const float *matrix, size_t d, float *factor, size_t *rank);
+
 /* Aligned metric-learning losses on n rows of dimension d (row i of every
  * input is one tuple). D = the metric's distance. Gradients (NULL skips)
  * have the inputs' shapes; a hinge at exactly 0 has gradient 0 (as relu).

@@ -53,3 +53,118 @@ public func pairwiseDistance(_ x: [Float], _ y: [Float], dimension: Int, metric:
     try checkStatus(status, "pairwiseDistance")
     return out
 }
+
+/// The matrix of a Mahalanobis metric `d(x, y) = sqrt((x - y)^T M (x - y))`.
+public enum MahalanobisMatrix: Sendable, Hashable {
+    /// `M` itself, `[d, d]` row-major, symmetric positive semi-definite (an
+    /// inverse covariance, or a learned metric). LossKit factors it once, in
+    /// double, as `M = A^T A`: Cholesky (LAPACKE `dpotrf`) when it is
+    /// positive definite, else an eigendecomposition (`dsyevd`) that drops
+    /// the null directions. Asymmetry beyond `1e-5 max|M|`, a non-finite
+    /// entry or an eigenvalue below `-d * Float.ulpOfOne * max|eigenvalue|`
+    /// throws ``LossKitError/notPositiveSemidefinite(argument:reason:)``.
+    case full([Float])
+    /// The factor `A` `[rows, d]` with `M = A^T A`, as metric-learning papers
+    /// write it (`rows < d` is a low-rank projection). Not checked further:
+    /// every such `M` is PSD.
+    case factor([Float], rows: Int)
+}
+
+/// The `[n, m]` Mahalanobis distance matrix `sqrt((x_i - y_j)^T M (x_i - y_j))`
+/// between `x` `[n, d]` and `y` `[m, d]` (row-major), or its square.
+///
+/// The features are transformed once, `x' = A x` with `M = A^T A`, and the
+/// Euclidean kernel of ``pairwiseDistance(_:_:dimension:metric:execution:)``
+/// runs on them (SGEMM, with its `1e-12` clamp under the square root). Pairs
+/// whose SGEMM form cancels are recomputed in double from the *original*
+/// features, so near-duplicates stay within 1e-4 relative of a float64
+/// `sqrt(diff^T M diff)`, the reference scipy and PyTorch formulas give.
+/// - Parameters:
+///   - x: n x dimension values; y: m x dimension values.
+///   - dimension: the feature dimension d (>= 1).
+///   - matrix: `M` or its factor `A` (see ``MahalanobisMatrix``).
+///   - squared: return `(x - y)^T M (x - y)` instead of its square root.
+/// - Returns: n x m values.
+public func mahalanobisDistance(_ x: [Float], _ y: [Float], dimension: Int, matrix: MahalanobisMatrix,
+                                squared: Bool = false, execution: Execution = .default) throws -> [Float] {
+    guard dimension >= 1 else {
+        throw LossKitError.invalidParameter(argument: "dimension", value: "\(dimension)", reason: "must be >= 1")
+    }
+    guard x.count % dimension == 0 else {
+        throw LossKitError.shapeMismatch(argument: "x", expected: "[n, \(dimension)]", actual: "\(x.count) values")
+    }
+    guard y.count % dimension == 0 else {
+        throw LossKitError.shapeMismatch(argument: "y", expected: "[m, \(dimension)] (the dimension of x)", actual: "\(y.count) values")
+    }
+    let (values, factorRows) = try validatedMahalanobis(matrix, dimension: dimension)
+    let n = x.count / dimension, m = y.count / dimension
+    let threads = try execution.validatedThreads()
+    if execution.backend == .portable {
+        return try Portable.mahalanobisDistance(x, y, n: n, m: m, d: dimension, matrix: values, factorRows: factorRows,
+                                                squared: squared)
+    }
+    var out = [Float](repeating: 0, count: n * m)
+    let status = out.withUnsafeMutableBufferPointer { o in
+        losskit_mahalanobis_distance(squared ? LOSSKIT_METRIC_SQEUCLIDEAN : LOSSKIT_METRIC_EUCLIDEAN, x, n, y, m,
+                                     dimension, values, factorRows, o.baseAddress, threads)
+    }
+    if status == LOSSKIT_ERR_NOT_PSD { throw notPSD() }
+    try checkStatus(status, "mahalanobisDistance")
+    return out
+}
+
+/// The factor `A` of a symmetric positive semi-definite `M` `[d, d]`, with
+/// `M = A^T A`, as ``mahalanobisDistance(_:_:dimension:matrix:squared:execution:)``
+/// computes it: `rows` is the rank LossKit kept (`d` for a positive-definite
+/// `M`). Transform features once with it (`x' = A x`) to train any loss
+/// of this package under the Mahalanobis metric.
+/// - Returns: `factor`, `rows x d` values, and `rows`.
+public func mahalanobisFactor(_ matrix: [Float], dimension: Int) throws -> (factor: [Float], rows: Int) {
+    guard dimension >= 1 else {
+        throw LossKitError.invalidParameter(argument: "dimension", value: "\(dimension)", reason: "must be >= 1")
+    }
+    _ = try validatedMahalanobis(.full(matrix), dimension: dimension)
+    var factor = [Float](repeating: 0, count: dimension * dimension)
+    var rank = 0
+    let status = factor.withUnsafeMutableBufferPointer { f in
+        losskit_mahalanobis_factor(matrix, dimension, f.baseAddress, &rank)
+    }
+    if status == LOSSKIT_ERR_NOT_PSD { throw notPSD() }
+    try checkStatus(status, "mahalanobisFactor")
+    return (Array(factor.prefix(rank * dimension)), rank)
+}
+
+private func notPSD() -> LossKitError {
+    .notPositiveSemidefinite(argument: "matrix", reason: "it has an eigenvalue below -d * Float.ulpOfOne * max|eigenvalue|")
+}
+
+/// Checks shape, finiteness and symmetry (what names an index), and returns
+/// the values with the C kernel's `factor_rows` (0 for a full `M`).
+func validatedMahalanobis(_ matrix: MahalanobisMatrix, dimension d: Int) throws -> ([Float], Int) {
+    switch matrix {
+    case let .factor(a, rows):
+        guard rows >= 1 else {
+            throw LossKitError.invalidParameter(argument: "matrix.rows", value: "\(rows)", reason: "must be >= 1")
+        }
+        guard a.count == rows * d else {
+            throw LossKitError.shapeMismatch(argument: "matrix", expected: "factor [\(rows), \(d)]", actual: "\(a.count) values")
+        }
+        return (a, rows)
+    case let .full(m):
+        guard m.count == d * d else {
+            throw LossKitError.shapeMismatch(argument: "matrix", expected: "[\(d), \(d)]", actual: "\(m.count) values")
+        }
+        if let bad = m.firstIndex(where: { !$0.isFinite }) {
+            throw LossKitError.notPositiveSemidefinite(argument: "matrix",
+                                                       reason: "M[\(bad / d)][\(bad % d)] = \(m[bad]) is not finite")
+        }
+        let tolerance = 1e-5 * Double(m.lazy.map { abs($0) }.max() ?? 0)
+        for i in 0..<d {
+            for j in (i + 1)..<max(d, i + 1) where abs(Double(m[i * d + j]) - Double(m[j * d + i])) > tolerance {
+                throw LossKitError.notPositiveSemidefinite(
+                    argument: "matrix", reason: "not symmetric: M[\(i)][\(j)] = \(m[i * d + j]), M[\(j)][\(i)] = \(m[j * d + i])")
+            }
+        }
+        return (m, 0)
+    }
+}
