@@ -43,7 +43,7 @@ bench: deps
 lib: deps
 	@mkdir -p build/include build/obj
 	@for f in CKernels/*.c; do \
-	  $(CC) -std=c11 -O2 -fPIC -DLOSSKIT_BUILDING -c $$f -o build/obj/$$(basename $$f .c).o || exit 1; \
+	  $(CC) -std=c11 -O3 -fPIC -DLOSSKIT_BUILDING -c $$f -o build/obj/$$(basename $$f .c).o || exit 1; \
 	done
 	$(CC) -shared -o build/liblosskit.so build/obj/*.o $$(pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke) -lpthread -lm
 	cp CKernels/include/*.h build/include/

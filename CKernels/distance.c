@@ -6,15 +6,6 @@
 
 #define LK_CHECK(cond, pos) do { if (!(cond)) return -(pos); } while (0)
 
-/* d^2 below this fraction of ||x||^2 + ||y||^2 is recomputed directly: there
- * the SGEMM form has lost more than (its rounding) / 0.1 of its precision. */
-#define LK_REPAIR_FRACTION 0.1
-
-static double squared_norm(const float *v, size_t d) {
-    double s = 0.0;
-    for (size_t k = 0; k < d; k++) s += (double)v[k] * v[k];
-    return s;
-}
 
 static double direct_squared_distance(const float *a, const float *b, size_t d) {
     double s = 0.0;
@@ -43,43 +34,72 @@ typedef struct {
     losskit_metric metric;
     const float *x, *y;
     size_t n, m, d, r0, rows;
-    const float *xn, *yn; /* squared norms (Euclidean) or norms (cosine) */
+    const float *xn, *yn;     /* squared norms (Euclidean) or norms (cosine) */
+    const float *xinv, *yinv; /* cosine: 1 / max(norm, 1e-8), NaN for a NaN norm */
     float *out;
     exact_squared_fn exact;
     const void *exact_ctx;
+    losskit_isa path;
 } epilogue_job;
 
-/* One row of the block: the cross term is in out already. */
-static void epilogue_row(void *ctx, size_t r) {
+/* The exact value of a pair whose SGEMM form cancelled: d^2, or the cosine distance. */
+static double exact_value(const void *ctx, size_t i, size_t c) {
     const epilogue_job *j = ctx;
-    size_t i = j->r0 + r;
+    if (j->metric != LOSSKIT_METRIC_COSINE) return j->exact(j->exact_ctx, i, c);
+    /* near-parallel: 1 - cos cancels; use |x/nx - y/ny|^2 / 2 */
+    const float *xi = j->x + i * j->d, *yc = j->y + c * j->d;
+    double nx = fmax(j->xn[i], 1e-8), ny = fmax(j->yn[c], 1e-8);
+    double s = 0.0, dot = 0.0;
+    for (size_t k = 0; k < j->d; k++) {
+        double t = xi[k] / nx - yc[k] / ny;
+        s += t * t;
+        dot += (double)xi[k] * yc[k];
+    }
+    /* the identity holds for unit vectors; the 1e-8 floors only matter at norm ~0 */
+    return (j->xn[i] >= 1e-8f && j->yn[c] >= 1e-8f) ? 0.5 * s : 1.0 - dot / (nx * ny);
+}
+
+/* One row of the block, in double (the scalar path): the cross term is in out already. */
+static void epilogue_row_scalar(const epilogue_job *j, size_t i) {
     float *row = j->out + i * j->m;
-    const float *xi = j->x + i * j->d;
     for (size_t c = 0; c < j->m; c++) {
         if (j->metric == LOSSKIT_METRIC_COSINE) {
             double nx = fmax(j->xn[i], 1e-8), ny = fmax(j->yn[c], 1e-8);
             double v = 1.0 - row[c] / (nx * ny);
-            if (v < LK_REPAIR_FRACTION) { /* near-parallel: 1 - cos cancels; use |x/nx - y/ny|^2 / 2 */
-                const float *yc = j->y + c * j->d;
-                double s = 0.0, dot = 0.0;
-                for (size_t k = 0; k < j->d; k++) {
-                    double t = xi[k] / nx - yc[k] / ny;
-                    s += t * t;
-                    dot += (double)xi[k] * yc[k];
-                }
-                /* the identity holds for unit vectors; the 1e-8 floors only matter at norm ~0 */
-                v = (j->xn[i] >= 1e-8f && j->yn[c] >= 1e-8f) ? 0.5 * s : 1.0 - dot / (nx * ny);
-            }
+            if (v < LK_PAIR_REPAIR) v = exact_value(j, i, c);
             row[c] = isnan(row[c]) || isnan(j->xn[i] + j->yn[c]) ? NAN : (float)v;
             continue;
         }
         double scale = (double)j->xn[i] + j->yn[c];
         double d2 = scale + row[c]; /* row[c] = -2 x.y */
-        if (d2 < LK_REPAIR_FRACTION * scale) d2 = j->exact(j->exact_ctx, i, c);
+        if (d2 < LK_PAIR_REPAIR * scale) d2 = exact_value(j, i, c);
         if (isnan(row[c])) d2 = NAN;
         d2 = d2 > 0.0 ? d2 : (isnan(d2) ? d2 : 0.0);
         row[c] = j->metric == LOSSKIT_METRIC_SQEUCLIDEAN ? (float)d2 : (float)sqrt(d2 > 1e-12 ? d2 : (isnan(d2) ? d2 : 1e-12));
     }
+}
+
+#if LK_X86
+#define LK_SIMD 256
+#include "simd_layer.h"
+#include "pair_values_simd.h"
+#include "distance_simd.h"
+#undef LK_SIMD
+#define LK_SIMD 512
+#include "simd_layer.h"
+#include "pair_values_simd.h"
+#include "distance_simd.h"
+#undef LK_SIMD
+#endif
+
+static void epilogue_row(void *ctx, size_t r) {
+    const epilogue_job *j = ctx;
+    size_t i = j->r0 + r;
+#if LK_X86
+    if (j->path == LOSSKIT_ISA_AVX512) { ds_row_avx512(j, i); return; }
+    if (j->path == LOSSKIT_ISA_AVX2) { ds_row_avx2(j, i); return; }
+#endif
+    epilogue_row_scalar(j, i);
 }
 
 /* The distance matrix of x [n, d] and y [m, d] (arguments already checked);
@@ -87,18 +107,24 @@ static void epilogue_row(void *ctx, size_t r) {
 static int distance_matrix(losskit_metric metric, const float *x, size_t n, const float *y, size_t m, size_t d,
                            float *out, int threads, exact_squared_fn exact, const void *exact_ctx) {
     if (n == 0 || m == 0) return LOSSKIT_OK;
-    float *norms = malloc(sizeof(float) * (n + m));
-    if (!norms) return LOSSKIT_ERR_NOMEM;
-    float *xn = norms, *yn = norms + n;
     bool cosine = metric == LOSSKIT_METRIC_COSINE;
-    for (size_t i = 0; i < n; i++) { double s = squared_norm(x + i * d, d); xn[i] = (float)(cosine ? sqrt(s) : s); }
-    for (size_t j = 0; j < m; j++) { double s = squared_norm(y + j * d, d); yn[j] = (float)(cosine ? sqrt(s) : s); }
+    float *norms = malloc(sizeof(float) * (n + m) * (cosine ? 2 : 1));
+    if (!norms) return LOSSKIT_ERR_NOMEM;
+    float *xn = norms, *yn = norms + n, *xinv = norms + n + m, *yinv = xinv + n;
+    for (size_t i = 0; i < n; i++) { double s = lk_squared_norm(x + i * d, d); xn[i] = (float)(cosine ? sqrt(s) : s); }
+    for (size_t j = 0; j < m; j++) { double s = lk_squared_norm(y + j * d, d); yn[j] = (float)(cosine ? sqrt(s) : s); }
+    if (cosine) {
+        for (size_t i = 0; i < n; i++) xinv[i] = isnan(xn[i]) ? NAN : (float)(1.0 / fmax(xn[i], 1e-8));
+        for (size_t j = 0; j < m; j++) yinv[j] = isnan(yn[j]) ? NAN : (float)(1.0 / fmax(yn[j], 1e-8));
+    }
     int nthreads = lk_threads_for(threads, n, 16);
     lk_blas_set_threads(nthreads);
-    /* blocks of rows: the epilogue reads what SGEMM just wrote, while it is in cache */
-    const size_t block = 256;
+    /* blocks of 1024 rows: OpenBLAS packs y again at every call, so fewer calls pay;
+     * 1024 x m floats still sit in the last-level cache when the epilogue reads them */
+    const size_t block = 1024;
     epilogue_job job = {.metric = metric, .x = x, .y = y, .n = n, .m = m, .d = d, .xn = xn, .yn = yn, .out = out,
-                        .exact = exact, .exact_ctx = exact_ctx};
+                        .xinv = cosine ? xinv : NULL, .yinv = cosine ? yinv : NULL,
+                        .exact = exact, .exact_ctx = exact_ctx, .path = lk_isa_path()};
     int status = LOSSKIT_OK;
     for (size_t r0 = 0; r0 < n && status == LOSSKIT_OK; r0 += block) {
         size_t rows = n - r0 < block ? n - r0 : block;

@@ -51,6 +51,24 @@ int lk_softmax_ce_scaled(const float *logits, const int64_t *labels, size_t rows
                          const float *class_weights, int64_t ignore_index, float label_smoothing,
                          float grad_scale, float *row_loss, float *grad, int threads, double *sum);
 
+/* An SGEMM distance form below this fraction is recomputed exactly: d^2
+ * against |x|^2 + |y|^2 (there it has lost more than its rounding / 0.1 of
+ * its precision), or the cosine distance itself (1 - cos cancels). */
+#define LK_PAIR_REPAIR 0.1
+
+/* |v|^2 in double over 8 partial sums: independent chains the compiler
+ * vectorizes (one double chain is latency-bound), added in a fixed order. */
+static inline double lk_squared_norm(const float *v, size_t d) {
+    enum { P = 8 };
+    double acc[P] = {0}, s = 0.0;
+    size_t k = 0;
+    for (; k + P <= d; k += P)
+        for (size_t l = 0; l < P; l++) acc[l] += (double)v[k + l] * v[k + l];
+    for (size_t l = 0; k + l < d; l++) acc[l] += (double)v[k + l] * v[k + l];
+    for (size_t l = 0; l < P; l++) s += acc[l];
+    return s;
+}
+
 /* a * b without overflow, or false. */
 LK_INLINE bool lk_mul_ok(size_t a, size_t b, size_t *out) {
     return !__builtin_mul_overflow(a, b, out);

@@ -1,5 +1,6 @@
 /* Aligned metric-learning losses: contrastive, triplet, improved triplet,
  * quadruplet. One tuple per row; distances and their gradients in double. */
+#include "blas.h"
 #include "internal.h"
 #include <stdlib.h>
 
@@ -8,14 +9,33 @@
 /* D(u, v) and what its backward needs. */
 typedef struct { double D, d2, dot, nu, nv; } dist_t;
 
-static dist_t dist(losskit_metric m, const float *u, const float *v, size_t d) {
+static dist_t dist(losskit_metric m, const float *restrict u, const float *restrict v, size_t d) {
     dist_t r = {0, 0, 0, 0, 0};
-    for (size_t k = 0; k < d; k++) {
-        double a = u[k], b = v[k];
-        r.d2 += (a - b) * (a - b);
-        r.dot += a * b;
-        r.nu += a * a;
-        r.nv += b * b;
+    /* 8 partial sums per quantity: independent chains the compiler vectorizes,
+     * added in a fixed order (the result does not depend on anything else) */
+    enum { P = 8 };
+    double d2[P] = {0}, dot[P] = {0}, nu[P] = {0}, nv[P] = {0};
+    size_t k = 0;
+    for (; k + P <= d; k += P)
+        for (size_t l = 0; l < P; l++) {
+            double a = u[k + l], b = v[k + l];
+            d2[l] += (a - b) * (a - b);
+            dot[l] += a * b;
+            nu[l] += a * a;
+            nv[l] += b * b;
+        }
+    for (size_t l = 0; k + l < d; l++) {
+        double a = u[k + l], b = v[k + l];
+        d2[l] += (a - b) * (a - b);
+        dot[l] += a * b;
+        nu[l] += a * a;
+        nv[l] += b * b;
+    }
+    for (size_t l = 0; l < P; l++) {
+        r.d2 += d2[l];
+        r.dot += dot[l];
+        r.nu += nu[l];
+        r.nv += nv[l];
     }
     r.nu = sqrt(r.nu);
     r.nv = sqrt(r.nv);
@@ -27,38 +47,32 @@ static dist_t dist(losskit_metric m, const float *u, const float *v, size_t d) {
     return r;
 }
 
-/* gu += s dD/du, gv += s dD/dv (either may be NULL). */
-static void dist_back(losskit_metric m, const float *u, const float *v, size_t d, const dist_t *r, double s,
-                      float *gu, float *gv) {
+/* gu += s dD/du, gv += s dD/dv (either may be NULL; distinct rows, never the inputs). */
+static void dist_back(losskit_metric m, const float *restrict u, const float *restrict v, size_t d, const dist_t *r,
+                      double s, float *restrict gu, float *restrict gv) {
     if (s == 0.0 || (!gu && !gv)) return;
     switch (m) {
-    case LOSSKIT_METRIC_EUCLIDEAN: {
-        if (!(r->d2 > 1e-12)) { if (isnan(r->d2)) goto poison; return; } /* the clamp: no gradient */
-        double f = s / r->D;
-        for (size_t k = 0; k < d; k++) {
-            double g = f * ((double)u[k] - v[k]);
-            if (gu) gu[k] += (float)g;
-            if (gv) gv[k] -= (float)g;
+    case LOSSKIT_METRIC_EUCLIDEAN:
+    case LOSSKIT_METRIC_SQEUCLIDEAN: {
+        /* dD/du = f (u - v) = -dD/dv */
+        double f = 2.0 * s;
+        if (m == LOSSKIT_METRIC_EUCLIDEAN) {
+            if (!(r->d2 > 1e-12)) { if (isnan(r->d2)) goto poison; return; } /* the clamp: no gradient */
+            f = s / r->D;
         }
+        /* one loop per output, no branch inside: these vectorize */
+        if (gu) for (size_t k = 0; k < d; k++) gu[k] += (float)(f * ((double)u[k] - v[k]));
+        if (gv) for (size_t k = 0; k < d; k++) gv[k] -= (float)(f * ((double)u[k] - v[k]));
         return;
     }
-    case LOSSKIT_METRIC_SQEUCLIDEAN:
-        for (size_t k = 0; k < d; k++) {
-            double g = 2.0 * s * ((double)u[k] - v[k]);
-            if (gu) gu[k] += (float)g;
-            if (gv) gv[k] -= (float)g;
-        }
-        return;
     default: {
         /* D = 1 - dot / (cu cv), cu = max(|u|, 1e-8): dD/du = -v/(cu cv) + dot u / (cu^2 cv |u|) where |u| > 1e-8 */
         double cu = fmax(r->nu, 1e-8), cv = fmax(r->nv, 1e-8);
         double a = -s / (cu * cv);
         double bu = r->nu > 1e-8 ? s * r->dot / (cu * cu * cv * r->nu) : 0.0;
         double bv = r->nv > 1e-8 ? s * r->dot / (cu * cv * cv * r->nv) : 0.0;
-        for (size_t k = 0; k < d; k++) {
-            if (gu) gu[k] += (float)(a * v[k] + bu * u[k]);
-            if (gv) gv[k] += (float)(a * u[k] + bv * v[k]);
-        }
+        if (gu) for (size_t k = 0; k < d; k++) gu[k] += (float)(a * v[k] + bu * u[k]);
+        if (gv) for (size_t k = 0; k < d; k++) gv[k] += (float)(a * u[k] + bv * v[k]);
         return;
     }
     }
@@ -207,6 +221,193 @@ int losskit_quadruplet(losskit_metric metric, const float *anchor, const float *
 
 /* ---- TriHard -------------------------------------------------------------- */
 
+
+/* One block of rows [r0, r0 + rows) against columns [r0, n): g = the block's
+ * SGEMM output (ldg = n - r0). Values are d^2 (the Euclidean forms: same
+ * order as d) or the cosine distance. */
+typedef struct {
+    losskit_metric metric;
+    bool cosine;
+    const float *x;
+    size_t n, d, r0, rows, ldg, tile;
+    const float *g;
+    const float *norm;  /* |x|^2, or 1 / max(|x|, 1e-8) for cosine */
+    const float *label; /* dense label ids as floats */
+    float *col;         /* [4][n]: best positive value, index; best negative value, index per anchor */
+    float *best;        /* per task: [rows][4] */
+} trihard_block;
+
+static double th_exact(const void *ctx, size_t i, size_t j) {
+    const trihard_block *b = ctx;
+    dist_t r = dist(b->metric, b->x + i * b->d, b->x + j * b->d, b->d);
+    return b->cosine ? r.D : r.d2;
+}
+
+/* NaN wins a max or a min, as in torch.max / torch.min (reid-strong-baseline's
+ * mining): an anchor that sees a NaN distance gets a NaN loss. */
+static inline bool th_above(float v, float best) { return v > best || (isnan(v) && !isnan(best)); }
+static inline bool th_below(float v, float best) { return v < best || (isnan(v) && !isnan(best)); }
+
+/* best = (value, index): keep the larger value, ties (NaN ties too) to the lower index. */
+static inline void th_better_max(float v, float idx, float *best) {
+    bool tie = v == best[0] || (isnan(v) && isnan(best[0]));
+    if (idx >= 0 && (best[1] < 0 || th_above(v, best[0]) || (tie && idx < best[1]))) { best[0] = v; best[1] = idx; }
+}
+static inline void th_better_min(float v, float idx, float *best) {
+    bool tie = v == best[0] || (isnan(v) && isnan(best[0]));
+    if (idx >= 0 && (best[1] < 0 || th_below(v, best[0]) || (tie && idx < best[1]))) { best[0] = v; best[1] = idx; }
+}
+
+static void th_tile_scalar(const trihard_block *b, size_t c0, size_t c1, float *best_rows) {
+    const size_t diag_end = b->r0 + b->rows;
+    for (size_t r = 0; r < b->rows; r++) {
+        size_t i = b->r0 + r;
+        const float *g = b->g + r * b->ldg - b->r0;
+        float *best = best_rows + 4 * r;
+        for (size_t j = c0; j < c1; j++) {
+            float v;
+            if (b->cosine) {
+                v = 1.0f - g[j] * b->norm[i] * b->norm[j];
+                if (v < (float)LK_PAIR_REPAIR) v = (float)th_exact(b, i, j);
+            } else {
+                float s = b->norm[i] + b->norm[j];
+                v = s + g[j];
+                if (v < s * (float)LK_PAIR_REPAIR) v = (float)th_exact(b, i, j);
+            }
+            bool same = b->label[j] == b->label[i];
+            /* strict comparisons over increasing j: the lowest index wins ties */
+            if (same && j != i && (best[1] < 0 || th_above(v, best[0]))) { best[0] = v; best[1] = (float)j; }
+            if (!same && (best[3] < 0 || th_below(v, best[2]))) { best[2] = v; best[3] = (float)j; }
+            if (j < diag_end) continue;
+            float *cp = b->col + j, *cn = b->col + 2 * b->n + j;
+            if (same && (cp[b->n] < 0 || th_above(v, cp[0]))) { cp[0] = v; cp[b->n] = (float)i; }
+            if (!same && (cn[b->n] < 0 || th_below(v, cn[0]))) { cn[0] = v; cn[b->n] = (float)i; }
+        }
+    }
+}
+
+#if LK_X86
+#define LK_SIMD 256
+#include "simd_layer.h"
+#include "pair_values_simd.h"
+#include "trihard_simd.h"
+#undef LK_SIMD
+#define LK_SIMD 512
+#include "simd_layer.h"
+#include "pair_values_simd.h"
+#include "trihard_simd.h"
+#undef LK_SIMD
+#endif
+
+typedef struct {
+    const trihard_block *b;
+    losskit_isa path;
+} th_job;
+
+static void th_task(void *ctx, size_t task) {
+    const th_job *job = ctx;
+    const trihard_block *b = job->b;
+    size_t c0 = b->r0 + task * b->tile, c1 = c0 + b->tile < b->n ? c0 + b->tile : b->n;
+    float *best = b->best + task * b->rows * 4;
+#if LK_X86
+    if (job->path == LOSSKIT_ISA_AVX512) { th_tile_avx512(b, c0, c1, best); return; }
+    if (job->path == LOSSKIT_ISA_AVX2) { th_tile_avx2(b, c0, c1, best); return; }
+#endif
+    th_tile_scalar(b, c0, c1, best);
+}
+
+typedef struct { int64_t label; size_t index; } th_labelled;
+
+static int th_by_label(const void *a, const void *b) {
+    const th_labelled *x = a, *y = b;
+    if (x->label != y->label) return x->label < y->label ? -1 : 1;
+    return x->index < y->index ? -1 : (x->index > y->index);
+}
+
+/* Batch-hard mining over the upper triangle: block by block, SGEMM gives
+ * the block's rows against the columns from its own first row on; each task
+ * reduces a tile of columns into the rows' bests and the columns' (anchors
+ * past the block) bests, so every pair is computed once and the n x n
+ * matrix never exists. pos/neg: the chosen indices, -1 when the anchor has
+ * no positive or no negative. */
+static int trihard_mine_hardest(losskit_metric metric, const float *x, const int64_t *labels, size_t n, size_t d,
+                                int threads, int64_t *pos, int64_t *neg) {
+    const bool cosine = metric == LOSSKIT_METRIC_COSINE;
+    /* block rows: GEMM-sized, the triangle's waste (block / 2n) small, scratch about 4 Mi floats */
+    size_t block = n / 4 < 64 ? 64 : n / 4;
+    if (block > 512) block = 512;
+    if (block > ((size_t)4 << 20) / n) block = ((size_t)4 << 20) / n < 16 ? 16 : ((size_t)4 << 20) / n;
+    if (block > n) block = n;
+    const size_t tile = 1024;
+    size_t max_tasks = (n + tile - 1) / tile;
+    float *g = malloc(sizeof(float) * block * n);
+    float *vecs = malloc(sizeof(float) * 6 * n);
+    float *best = malloc(sizeof(float) * 4 * block * max_tasks);
+    th_labelled *order = malloc(sizeof(th_labelled) * n);
+    size_t *count = malloc(sizeof(size_t) * n), *first = malloc(sizeof(size_t) * n);
+    int status = LOSSKIT_OK;
+    if (!g || !vecs || !best || !order || !count || !first) { status = LOSSKIT_ERR_NOMEM; goto done; }
+    float *norm = vecs, *label = vecs + n, *col = vecs + 2 * n;
+    /* dense label ids; each anchor's label count, and the first index of its label */
+    size_t *id = first; /* reused below: first[id] */
+    for (size_t i = 0; i < n; i++) order[i] = (th_labelled){labels[i], i};
+    qsort(order, n, sizeof(th_labelled), th_by_label);
+    size_t ids = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (k > 0 && order[k].label != order[k - 1].label) ids++;
+        label[order[k].index] = (float)ids;
+    }
+    for (size_t k = 0; k <= ids; k++) count[k] = 0;
+    for (size_t i = 0; i < n; i++) count[(size_t)label[i]]++;
+    for (size_t k = n; k-- > 0;) id[(size_t)label[order[k].index]] = order[k].index; /* lowest index of each id */
+    for (size_t i = 0; i < n; i++) {
+        double s = lk_squared_norm(x + i * d, d);
+        norm[i] = cosine ? (float)(1.0 / fmax(sqrt(s), 1e-8)) : (float)s;
+        col[i] = -INFINITY; col[n + i] = -1.0f; col[2 * n + i] = INFINITY; col[3 * n + i] = -1.0f;
+    }
+    int nthreads = lk_threads_for(threads, n * n / 2 * d, (size_t)1 << 22);
+    lk_blas_set_threads(nthreads);
+    trihard_block b = {.metric = metric, .cosine = cosine, .x = x, .n = n, .d = d, .g = g, .norm = norm,
+                       .label = label, .col = col, .best = best, .tile = tile};
+    th_job job = {.b = &b, .path = lk_isa_path()};
+    for (size_t r0 = 0; r0 < n && status == LOSSKIT_OK; r0 += block) {
+        size_t rows = n - r0 < block ? n - r0 : block, cols = n - r0;
+        b.r0 = r0; b.rows = rows; b.ldg = cols;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)d, cosine ? 1.0f : -2.0f,
+                    x + r0 * d, (int)d, x + r0 * d, (int)d, 0.0f, g, (int)cols);
+        size_t tasks = (cols + tile - 1) / tile;
+        for (size_t t = 0; t < tasks * rows; t++) {
+            best[4 * t] = -INFINITY; best[4 * t + 1] = -1.0f; best[4 * t + 2] = INFINITY; best[4 * t + 3] = -1.0f;
+        }
+        status = lk_parallel_for(tasks, nthreads, th_task, &job);
+        for (size_t r = 0; r < rows && status == LOSSKIT_OK; r++) {
+            size_t a = r0 + r;
+            /* candidates before the block (the column state) first: their indices are the lower */
+            float p[2] = {col[a], col[n + a]}, q[2] = {col[2 * n + a], col[3 * n + a]};
+            for (size_t t = 0; t < tasks; t++) {
+                const float *bt = best + (t * rows + r) * 4;
+                th_better_max(bt[0], bt[1], p);
+                th_better_min(bt[2], bt[3], q);
+            }
+            size_t c = count[(size_t)label[a]];
+            bool has_pos = c > 1, has_neg = c < n;
+            if (!has_pos || !has_neg) { pos[a] = neg[a] = -1; continue; }
+            /* all candidates +inf (a min over them keeps none): the lowest index */
+            if (p[1] < 0) {
+                size_t f = id[(size_t)label[a]];
+                if (f == a) for (f = a + 1; label[f] != label[a]; f++) {}
+                p[1] = (float)f;
+            }
+            if (q[1] < 0) { size_t f = 0; while (label[f] == label[a]) f++; q[1] = (float)f; }
+            pos[a] = (int64_t)p[1];
+            neg[a] = (int64_t)q[1];
+        }
+    }
+done:
+    free(g); free(vecs); free(best); free(order); free(count); free(first);
+    return status;
+}
+
 int losskit_trihard(losskit_metric metric, const float *features, const int64_t *labels, size_t n, size_t d,
                     float margin, int soft_margin, losskit_mining mining, losskit_reduction reduction,
                     float *loss, float *grad, int64_t *hardest_positive, int64_t *hardest_negative, int threads) {
@@ -222,14 +423,22 @@ int losskit_trihard(losskit_metric metric, const float *features, const int64_t 
     LK_CHECK(threads >= 0, 14);
     if (grad) memset(grad, 0, nd * sizeof(float));
     if (n == 0) { lk_store_reduced(reduction, 0.0, 1.0, loss); return LOSSKIT_OK; }
-    /* blocks of rows against all n: about 4 Mi floats of scratch */
-    size_t block = (size_t)4 << 20;
-    block = block / n < 1 ? 1 : (block / n > 1024 ? 1024 : block / n);
-    float *dist_block = malloc(sizeof(float) * block * n);
+    int status = LOSSKIT_OK;
     int64_t *pos = malloc(sizeof(int64_t) * n), *neg = malloc(sizeof(int64_t) * n);
     double *per_anchor = malloc(sizeof(double) * n);
-    int status = LOSSKIT_OK;
-    if (!dist_block || !pos || !neg || !per_anchor) { status = LOSSKIT_ERR_NOMEM; goto done; }
+    float *dist_block = NULL;
+    if (!pos || !neg || !per_anchor) { status = LOSSKIT_ERR_NOMEM; goto done; }
+    if (mining == LOSSKIT_MINING_HARDEST && n < ((size_t)1 << 24)) {
+        status = trihard_mine_hardest(metric, features, labels, n, d, threads, pos, neg);
+        if (status != LOSSKIT_OK) goto done;
+        goto mined;
+    }
+    /* semi-hard needs each row's hardest positive before its negatives: whole
+     * rows, blocks of them against all n (about 4 Mi floats of scratch) */
+    size_t block = (size_t)4 << 20;
+    block = block / n < 1 ? 1 : (block / n > 1024 ? 1024 : block / n);
+    dist_block = malloc(sizeof(float) * block * n);
+    if (!dist_block) { status = LOSSKIT_ERR_NOMEM; goto done; }
     for (size_t r0 = 0; r0 < n; r0 += block) {
         size_t rows = n - r0 < block ? n - r0 : block;
         status = losskit_pairwise_distance(metric, features + r0 * d, rows, features, n, d, dist_block, threads);
@@ -240,8 +449,8 @@ int losskit_trihard(losskit_metric metric, const float *features, const int64_t 
             int64_t p = -1, q = -1, semi = -1;
             for (size_t j = 0; j < n; j++) {
                 if (j == a) continue;
-                if (labels[j] == labels[a]) { if (p < 0 || row[j] > row[p]) p = (int64_t)j; }
-                else if (q < 0 || row[j] < row[q]) q = (int64_t)j;
+                if (labels[j] == labels[a]) { if (p < 0 || th_above(row[j], row[p])) p = (int64_t)j; }
+                else if (q < 0 || th_below(row[j], row[q])) q = (int64_t)j;
             }
             if (mining == LOSSKIT_MINING_SEMIHARD && p >= 0)
                 for (size_t j = 0; j < n; j++)
@@ -251,6 +460,7 @@ int losskit_trihard(losskit_metric metric, const float *features, const int64_t 
             if (p < 0 || q < 0) pos[a] = neg[a] = -1;
         }
     }
+mined:;
     /* losses and gradients from the chosen pairs, recomputed exactly; in
      * anchor order, so the result does not depend on threads */
     size_t kept = 0;

@@ -30,6 +30,7 @@
 #undef v_sub
 #undef v_mul
 #undef v_div
+#undef v_sqrt
 #undef v_fma
 #undef v_fms
 #undef v_fnma
@@ -86,6 +87,7 @@
 #define v_sub _mm256_sub_ps
 #define v_mul _mm256_mul_ps
 #define v_div _mm256_div_ps
+#define v_sqrt _mm256_sqrt_ps
 #define v_fma _mm256_fmadd_ps   /* a b + c */
 #define v_fms _mm256_fmsub_ps   /* a b - c */
 #define v_fnma _mm256_fnmadd_ps /* c - a b */
@@ -184,6 +186,7 @@ __attribute__((target("avx2,fma"))) static inline float lk_hsum_avx2(__m256 v) {
 #define v_sub _mm512_sub_ps
 #define v_mul _mm512_mul_ps
 #define v_div _mm512_div_ps
+#define v_sqrt _mm512_sqrt_ps
 #define v_fma _mm512_fmadd_ps
 #define v_fms _mm512_fmsub_ps
 #define v_fnma _mm512_fnmadd_ps

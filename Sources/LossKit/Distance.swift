@@ -34,24 +34,52 @@ public enum DistanceMetric: Sendable, Hashable, CaseIterable {
 /// - Returns: n x m values.
 public func pairwiseDistance(_ x: [Float], _ y: [Float], dimension: Int, metric: DistanceMetric = .euclidean,
                              execution: Execution = .default) throws -> [Float] {
+    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
+    // uninitialized: the kernel writes every entry, and a large matrix is not zeroed first for nothing
+    return try [Float](unsafeUninitializedCapacity: n * m) { out, initialized in
+        try x.withUnsafeBufferPointer { x in
+            try y.withUnsafeBufferPointer { y in
+                try pairwiseDistance(x, y, dimension: dimension, metric: metric, into: out, execution: execution)
+            }
+        }
+        initialized = n * m
+    }
+}
+
+/// ``pairwiseDistance(_:_:dimension:metric:execution:)`` into a caller-owned
+/// buffer of n x m values, copying nothing (a trainer that reuses the buffer
+/// saves the allocation and the page faults of a fresh matrix every step).
+public func pairwiseDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, dimension: Int,
+                             metric: DistanceMetric = .euclidean, into out: UnsafeMutableBufferPointer<Float>,
+                             execution: Execution = .default) throws {
+    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
+    try Check.output("out", out, n * m)
+    let threads = try execution.validatedThreads()
+    if execution.backend == .portable {
+        let values = Portable.pairwiseDistance(Array(x), Array(y), n: n, m: m, d: dimension, metric: metric)
+        _ = out.initialize(from: values)
+        return
+    }
+    let status = losskit_pairwise_distance(metric.c, x.baseAddress, n, y.baseAddress, m, dimension, out.baseAddress, threads)
+    try checkStatus(status, "pairwiseDistance")
+}
+
+/// n and m of feature sets with `xCount` and `yCount` values of `dimension`.
+func distanceShapes(_ xCount: Int, _ yCount: Int, dimension: Int) throws -> (Int, Int) {
     guard dimension >= 1 else {
         throw LossKitError.invalidParameter(argument: "dimension", value: "\(dimension)", reason: "must be >= 1")
     }
-    guard x.count % dimension == 0 else {
-        throw LossKitError.shapeMismatch(argument: "x", expected: "[n, \(dimension)]", actual: "\(x.count) values")
+    guard xCount % dimension == 0 else {
+        throw LossKitError.shapeMismatch(argument: "x", expected: "[n, \(dimension)]", actual: "\(xCount) values")
     }
-    guard y.count % dimension == 0 else {
-        throw LossKitError.shapeMismatch(argument: "y", expected: "[m, \(dimension)] (the dimension of x)", actual: "\(y.count) values")
+    guard yCount % dimension == 0 else {
+        throw LossKitError.shapeMismatch(argument: "y", expected: "[m, \(dimension)] (the dimension of x)", actual: "\(yCount) values")
     }
-    let n = x.count / dimension, m = y.count / dimension
-    let threads = try execution.validatedThreads()
-    if execution.backend == .portable { return Portable.pairwiseDistance(x, y, n: n, m: m, d: dimension, metric: metric) }
-    var out = [Float](repeating: 0, count: n * m)
-    let status = out.withUnsafeMutableBufferPointer { o in
-        losskit_pairwise_distance(metric.c, x, n, y, m, dimension, o.baseAddress, threads)
+    let n = xCount / dimension, m = yCount / dimension
+    guard !n.multipliedReportingOverflow(by: m).overflow else {
+        throw LossKitError.invalidShape(argument: "y", shape: [n, m], reason: "n x m overflows")
     }
-    try checkStatus(status, "pairwiseDistance")
-    return out
+    return (n, m)
 }
 
 /// The matrix of a Mahalanobis metric `d(x, y) = sqrt((x - y)^T M (x - y))`.
@@ -87,17 +115,8 @@ public enum MahalanobisMatrix: Sendable, Hashable {
 /// - Returns: n x m values.
 public func mahalanobisDistance(_ x: [Float], _ y: [Float], dimension: Int, matrix: MahalanobisMatrix,
                                 squared: Bool = false, execution: Execution = .default) throws -> [Float] {
-    guard dimension >= 1 else {
-        throw LossKitError.invalidParameter(argument: "dimension", value: "\(dimension)", reason: "must be >= 1")
-    }
-    guard x.count % dimension == 0 else {
-        throw LossKitError.shapeMismatch(argument: "x", expected: "[n, \(dimension)]", actual: "\(x.count) values")
-    }
-    guard y.count % dimension == 0 else {
-        throw LossKitError.shapeMismatch(argument: "y", expected: "[m, \(dimension)] (the dimension of x)", actual: "\(y.count) values")
-    }
+    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
     let (values, factorRows) = try validatedMahalanobis(matrix, dimension: dimension)
-    let n = x.count / dimension, m = y.count / dimension
     let threads = try execution.validatedThreads()
     if execution.backend == .portable {
         return try Portable.mahalanobisDistance(x, y, n: n, m: m, d: dimension, matrix: values, factorRows: factorRows,

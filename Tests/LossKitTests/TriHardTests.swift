@@ -78,3 +78,71 @@ struct TriHardTests {
         #expect(throws: LossKitError.self) { try triHardLoss(features: [1, 2, 3, 4], labels: [0, 1], dimension: 2, margin: .infinity) }
     }
 }
+
+@Suite("Re-identification: TriHard across row blocks and column tiles")
+struct TriHardBlockTests {
+    /// Exact distance of a pair in Double, to tell a rounding tie from a wrong choice.
+    static func exact(_ x: [Float], _ i: Int, _ j: Int, _ d: Int, _ metric: DistanceMetric) -> Double {
+        var d2 = 0.0, dot = 0.0, ni = 0.0, nj = 0.0
+        for k in 0..<d {
+            let a = Double(x[i * d + k]), b = Double(x[j * d + k])
+            d2 += (a - b) * (a - b); dot += a * b; ni += a * a; nj += b * b
+        }
+        return metric == .cosine ? 1 - dot / (max(ni.squareRoot(), 1e-8) * max(nj.squareRoot(), 1e-8)) : d2
+    }
+
+    /// n past one block (64..512 rows) and one tile (1024 columns), unbalanced random labels,
+    /// duplicated rows (exact ties: the lowest index), on every ISA.
+    @Test("C vs portable on larger unbalanced batches with duplicate rows, every ISA")
+    func blocks() throws {
+        var rng = SeededRandom(seed: 77)
+        for (n, d, ids) in [(70, 6, 20), (300, 9, 90), (1300, 4, 400)] {
+            var x = rng.normal(count: n * d)
+            for k in 0..<d { x[5 * d + k] = x[2 * d + k]; x[(n - 1) * d + k] = x[2 * d + k] } // rows 2, 5, n-1 coincide
+            var labels = (0..<n).map { _ in Int(rng.next() % UInt64(ids)) }
+            labels[5] = labels[2]
+            labels[n - 3] = 10_000 // a singleton: skipped
+            for metric in DistanceMetric.allCases {
+                let ref = try triHard(features: x, labels: labels, dimension: d, metric: metric, margin: 0.3, execution: .portable)
+                try forEachISA { isa in
+                    for threads in [1, 2] {
+                        let c = try triHard(features: x, labels: labels, dimension: d, metric: metric, margin: 0.3,
+                                            execution: Execution(threads: threads))
+                        let label = "n \(n) \(metric) \(isaName(isa)) threads \(threads)"
+                        // a different index is only acceptable as a tie within float rounding
+                        for a in 0..<n {
+                            for (mine, theirs) in [(c.hardestPositive[a], ref.hardestPositive[a]), (c.hardestNegative[a], ref.hardestNegative[a])]
+                            where mine != theirs {
+                                #expect(mine >= 0 && theirs >= 0, "\(label): anchor \(a) \(mine) vs \(theirs)")
+                                guard mine >= 0, theirs >= 0 else { continue }
+                                let u = Self.exact(x, a, mine, d, metric), v = Self.exact(x, a, theirs, d, metric)
+                                #expect(abs(u - v) <= 1e-5 * max(abs(u), abs(v), 1e-6), "\(label): anchor \(a) \(mine) vs \(theirs)")
+                            }
+                        }
+                        #expect(c.hardestPositive[n - 3] == -1 && c.hardestNegative[n - 3] == -1, "\(label): singleton")
+                        #expect(isClose(Double(c.result.value), Double(ref.result.value), rtol: 1e-4, atol: 1e-6), "\(label)")
+                    }
+                }
+                // rows 2, 5 and n-1 coincide, so as negatives of any other identity they tie exactly: 2 must win
+                let c = try triHard(features: x, labels: labels, dimension: d, metric: metric, margin: 0.3)
+                for a in 0..<n where labels[a] != labels[2] && labels[a] != labels[n - 1] {
+                    #expect(c.hardestNegative[a] != 5 && c.hardestNegative[a] != n - 1, "tie of 2, 5, n-1 not to the lowest index: anchor \(a)")
+                }
+            }
+        }
+    }
+
+    @Test("NaN in one feature row: NaN loss, as torch.max in reid-strong-baseline")
+    func nan() throws {
+        let (xs, labels) = TriHardTests.batch(p: 20, k: 4, d: 8, seed: 3)
+        var x = xs
+        x[9 * 8 + 3] = .nan
+        for exec in [Execution.portable, .default] {
+            let r = try triHard(features: x, labels: labels, dimension: 8, margin: 0.3, execution: exec)
+            #expect(r.result.value.isNaN, "\(exec.backend)")
+            // anchors of row 9's identity see a NaN positive; row 9 is nobody's negative unless NaN wins the min - it does
+            let perAnchor = try triHardLoss(features: x, labels: labels, dimension: 8, reduction: .none, execution: exec).unreduced!
+            #expect(perAnchor.allSatisfy { $0.isNaN }, "\(exec.backend): every anchor sees row 9 as a positive or a negative")
+        }
+    }
+}

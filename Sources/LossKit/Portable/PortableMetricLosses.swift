@@ -97,9 +97,13 @@ extension Portable {
         var pos = [Int](repeating: -1, count: n), neg = [Int](repeating: -1, count: n)
         for a in 0..<n {
             var p = -1, q = -1
+            // NaN wins a max or a min, as torch.max / torch.min do in reid-strong-baseline's mining
+            func beats(_ v: Double, _ best: Double, above: Bool) -> Bool {
+                (above ? v > best : v < best) || (v.isNaN && !best.isNaN)
+            }
             for j in 0..<n where j != a {
-                if labels[j] == labels[a] { if p < 0 || dist[a * n + j] > dist[a * n + p] { p = j } }
-                else if q < 0 || dist[a * n + j] < dist[a * n + q] { q = j }
+                if labels[j] == labels[a] { if p < 0 || beats(dist[a * n + j], dist[a * n + p], above: true) { p = j } }
+                else if q < 0 || beats(dist[a * n + j], dist[a * n + q], above: false) { q = j }
             }
             guard p >= 0, q >= 0 else { continue }
             if mining == .semiHard {
