@@ -5,7 +5,7 @@ ARGS ?=
 # Debian/Ubuntu packages the build links against (OpenBLAS + LAPACKE, found through pkg-config).
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config
 
-.PHONY: all deps build test bench lib clean fuzz bench-peers
+.PHONY: all deps build test bench lib clean fuzz bench-peers bench-memory
 
 all: build
 
@@ -64,6 +64,11 @@ fuzz: deps
 # PyTorch timings of the same workloads on this machine (optional; needs network or a local wheel):
 # a virtualenv under build/, outside the package. TORCH_SPEC picks the wheel, e.g. "torch==2.13.0+cpu".
 TORCH_SPEC ?= torch
+# TriHard 16384 x 128 in a process of its own: its whole peak resident memory.
+bench-memory: lib
+	$(CC) -std=c11 -O2 -Ibuild/include Benchmarks/memory/trihard_rss.c -Lbuild -llosskit -Wl,-rpath,$(CURDIR)/build -lm -o build/trihard_rss
+	build/trihard_rss
+
 bench-peers:
 	@test -x build/torch-peer/bin/python || (python3 -m venv build/torch-peer && build/torch-peer/bin/pip install -q "$(TORCH_SPEC)")
 	build/torch-peer/bin/python Benchmarks/peers/torch_peer.py $(ARGS)

@@ -97,30 +97,42 @@ int losskit_box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n,
     LK_CHECK(out != NULL || total == 0, 6);
     LK_CHECK(threads >= 0, 7);
     if (total == 0) return LOSSKIT_OK;
+    /* the second set as a structure of arrays: O(m) scratch */
+    float *soa = malloc(sizeof(float) * 8 * m);
+    if (!soa) return LOSSKIT_ERR_NOMEM;
+    lk_box_soa_fill(boxes2, m, soa);
+    int status = lk_box_iou_from_soa(kind, boxes1, n, boxes2, soa, m, out, threads);
+    free(soa);
+    return status;
+}
+
+void lk_box_soa_fill(const float *boxes, size_t m, float *soa) {
+    for (size_t j = 0; j < m; j++) {
+        const float *b = boxes + 4 * j;
+        soa[j] = b[0]; soa[m + j] = b[1]; soa[2 * m + j] = b[2]; soa[3 * m + j] = b[3];
+        soa[4 * m + j] = (b[2] - b[0]) * (b[3] - b[1]);
+        soa[5 * m + j] = b[0] + b[2]; soa[6 * m + j] = b[1] + b[3];
+        soa[7 * m + j] = isnan(b[0] + b[1] + b[2] + b[3]) ? NAN : 0.0f;
+    }
+}
+
+int lk_box_iou_from_soa(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, const float *soa,
+                        size_t m, float *out, int threads) {
+    size_t total = n * m;
+    if (total == 0) return LOSSKIT_OK;
     /* Ordinary stores: rows rarely fill whole cache lines, and a row's masked
      * tail shares a line with the next row's start - non-temporal stores mixed
      * with ordinary ones on one line measured 2x slower than none at all. */
     iou_job job = {.kind = kind, .boxes1 = boxes1, .boxes2 = boxes2, .n = n, .m = m, .out = out, .stream = false};
-    /* the second set as a structure of arrays: O(m) scratch */
-    float *soa = malloc(sizeof(float) * 8 * m);
-    if (!soa) return LOSSKIT_ERR_NOMEM;
     col_soa *s = &job.cols;
-    s->x1 = soa; s->y1 = soa + m; s->x2 = soa + 2 * m; s->y2 = soa + 3 * m;
-    s->area = soa + 4 * m; s->cx = soa + 5 * m; s->cy = soa + 6 * m; s->nan = soa + 7 * m;
-    for (size_t j = 0; j < m; j++) {
-        const float *b = boxes2 + 4 * j;
-        s->x1[j] = b[0]; s->y1[j] = b[1]; s->x2[j] = b[2]; s->y2[j] = b[3];
-        s->area[j] = (b[2] - b[0]) * (b[3] - b[1]);
-        s->cx[j] = b[0] + b[2]; s->cy[j] = b[1] + b[3];
-        s->nan[j] = isnan(b[0] + b[1] + b[2] + b[3]) ? NAN : 0.0f;
-    }
+    float *f = (float *)soa; /* read only: the kernels never write through these */
+    s->x1 = f; s->y1 = f + m; s->x2 = f + 2 * m; s->y2 = f + 3 * m;
+    s->area = f + 4 * m; s->cx = f + 5 * m; s->cy = f + 6 * m; s->nan = f + 7 * m;
     job.path = lk_isa_path();
     job.rows_per_task = 65536 / m ? 65536 / m : 1;
     size_t tasks = (n + job.rows_per_task - 1) / job.rows_per_task;
     int nthreads = total < LK_PARALLEL_MIN ? 1 : lk_threads_for(threads, tasks, 1);
-    int status = lk_parallel_for(tasks, nthreads, iou_task, &job);
-    free(soa);
-    return status;
+    return lk_parallel_for(tasks, nthreads, iou_task, &job);
 }
 
 /* ---- aligned losses ------------------------------------------------------ */

@@ -69,6 +69,26 @@ losskit_isa lk_isa_path(void) {
     return thread_isa >= 0 ? (losskit_isa)thread_isa : losskit_active_isa();
 }
 
+/* Gathers (the transposed softmax block): fast on Intel's AVX-512 cores,
+ * microcoded on AMD Zen 4, where that block measured 2x slower than the
+ * row-by-row path (12.2 vs 5.9 ms on softmax_ce_279k_x21). */
+static _Thread_local int thread_gathers = -1;
+
+int losskit_set_thread_gathers(int mode) {
+    thread_gathers = mode < 0 ? -1 : (mode > 0);
+    return LOSSKIT_OK;
+}
+
+bool lk_use_gathers(void) {
+    if (thread_gathers >= 0) return thread_gathers == 1;
+#if LK_X86
+    __builtin_cpu_init();
+    return __builtin_cpu_is("intel");
+#else
+    return false;
+#endif
+}
+
 int losskit_set_isa(losskit_isa isa) {
     if (!losskit_isa_supported(isa)) return LOSSKIT_ERR_UNSUPPORTED;
     atomic_store_explicit(&active_isa, (int)isa, memory_order_release);

@@ -6,16 +6,6 @@
 
 #define LK_CHECK(cond, pos) do { if (!(cond)) return -(pos); } while (0)
 
-
-static double direct_squared_distance(const float *a, const float *b, size_t d) {
-    double s = 0.0;
-    for (size_t k = 0; k < d; k++) {
-        double t = (double)a[k] - b[k];
-        s += t * t;
-    }
-    return s;
-}
-
 /* The exact squared distance of pair (i, j) in double, for pairs whose SGEMM
  * form cancelled. */
 typedef double (*exact_squared_fn)(const void *ctx, size_t i, size_t j);
@@ -27,7 +17,7 @@ typedef struct {
 
 static double direct_exact(const void *ctx, size_t i, size_t j) {
     const direct_pairs *p = ctx;
-    return direct_squared_distance(p->x + i * p->d, p->y + j * p->d, p->d);
+    return lk_squared_distance(p->x + i * p->d, p->y + j * p->d, p->d);
 }
 
 typedef struct {

@@ -30,6 +30,23 @@
  * or _AVX512 (the process-wide choice, or this thread's override). */
 losskit_isa lk_isa_path(void);
 
+/* IoU-family matrix with the second box set already as a structure of
+ * arrays (8 m floats, lk_box_soa_fill): callers that reuse one set (SSD's
+ * priors, image after image) build it once. Arguments already checked. */
+void lk_box_soa_fill(const float *boxes, size_t m, float *soa);
+int lk_box_iou_from_soa(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, const float *soa,
+                        size_t m, float *out, int threads);
+
+/* A scratch block of the calling thread, kept between calls (slot 0 or 1):
+ * large per-call scratch from malloc is fresh mmap'd memory, page-faulted
+ * again at every call. Grown as needed; freed at thread exit or by
+ * losskit_release_scratch. NULL if it cannot grow. Not for worker threads,
+ * and a kernel that uses a slot must not call another that uses it. */
+void *lk_thread_scratch(int slot, size_t bytes);
+
+/* Whether the gather-based paths pay on this CPU (or this thread's override). */
+bool lk_use_gathers(void);
+
 /* Threads to use for `work_units` independent units of work (>= 1). */
 int lk_threads_for(int requested, size_t work_units, size_t min_units_per_thread);
 
@@ -65,6 +82,24 @@ static inline double lk_squared_norm(const float *v, size_t d) {
     for (; k + P <= d; k += P)
         for (size_t l = 0; l < P; l++) acc[l] += (double)v[k + l] * v[k + l];
     for (size_t l = 0; k + l < d; l++) acc[l] += (double)v[k + l] * v[k + l];
+    for (size_t l = 0; l < P; l++) s += acc[l];
+    return s;
+}
+
+/* |u - v|^2 in double, over partial sums as lk_squared_norm. */
+static inline double lk_squared_distance(const float *u, const float *v, size_t d) {
+    enum { P = 8 };
+    double acc[P] = {0}, s = 0.0;
+    size_t k = 0;
+    for (; k + P <= d; k += P)
+        for (size_t l = 0; l < P; l++) {
+            double t = (double)u[k + l] - v[k + l];
+            acc[l] += t * t;
+        }
+    for (size_t l = 0; k + l < d; l++) {
+        double t = (double)u[k + l] - v[k + l];
+        acc[l] += t * t;
+    }
     for (size_t l = 0; l < P; l++) s += acc[l];
     return s;
 }

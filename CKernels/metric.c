@@ -11,6 +11,11 @@ typedef struct { double D, d2, dot, nu, nv; } dist_t;
 
 static dist_t dist(losskit_metric m, const float *restrict u, const float *restrict v, size_t d) {
     dist_t r = {0, 0, 0, 0, 0};
+    if (m != LOSSKIT_METRIC_COSINE) { /* the Euclidean forms need d^2 alone */
+        r.d2 = lk_squared_distance(u, v, d);
+        r.D = m == LOSSKIT_METRIC_SQEUCLIDEAN ? r.d2 : sqrt(r.d2 > 1e-12 ? r.d2 : (isnan(r.d2) ? r.d2 : 1e-12));
+        return r;
+    }
     /* 8 partial sums per quantity: independent chains the compiler vectorizes,
      * added in a fixed order (the result does not depend on anything else) */
     enum { P = 8 };
@@ -39,11 +44,8 @@ static dist_t dist(losskit_metric m, const float *restrict u, const float *restr
     }
     r.nu = sqrt(r.nu);
     r.nv = sqrt(r.nv);
-    switch (m) {
-    case LOSSKIT_METRIC_EUCLIDEAN: r.D = sqrt(r.d2 > 1e-12 ? r.d2 : (isnan(r.d2) ? r.d2 : 1e-12)); break;
-    case LOSSKIT_METRIC_SQEUCLIDEAN: r.D = r.d2; break;
-    default: r.D = 1.0 - r.dot / (fmax(r.nu, 1e-8) * fmax(r.nv, 1e-8)); if (isnan(r.dot)) r.D = NAN; break;
-    }
+    r.D = 1.0 - r.dot / (fmax(r.nu, 1e-8) * fmax(r.nv, 1e-8));
+    if (isnan(r.dot)) r.D = NAN;
     return r;
 }
 

@@ -58,16 +58,22 @@ static void priors_to_corners(const float *p, size_t n, float *out) {
 /* The two rules, from an IoU matrix [T, P]; scratch: best_overlap[P] (float). */
 static void match_from_iou(const float *iou, size_t T, size_t P, const int64_t *labels, float threshold,
                            float *best_overlap, int64_t *matched, int64_t *conf_t) {
-    for (size_t p = 0; p < P; p++) { best_overlap[p] = -1.0f; matched[p] = -1; }
-    for (size_t t = 0; t < T; t++) { /* every prior's best truth (first on ties) */
-        const float *row = iou + t * P;
-        for (size_t p = 0; p < P; p++)
-            if (row[p] > best_overlap[p]) { best_overlap[p] = row[p]; matched[p] = (int64_t)t; }
+    for (size_t p = 0; p < P; p++) { /* every prior's best truth (first on ties); selects, no branches */
+        float best = -1.0f;
+        int64_t idx = -1;
+        for (size_t t = 0; t < T; t++) {
+            float v = iou[t * P + p];
+            idx = v > best ? (int64_t)t : idx;
+            best = v > best ? v : best;
+        }
+        best_overlap[p] = best;
+        matched[p] = idx;
     }
     for (size_t t = 0; t < T; t++) { /* each truth claims its best prior; a later truth wins */
         const float *row = iou + t * P;
         size_t best = 0;
-        for (size_t p = 1; p < P; p++) if (row[p] > row[best]) best = p;
+        float top = row[0];
+        for (size_t p = 1; p < P; p++) if (row[p] > top) { top = row[p]; best = p; }
         best_overlap[best] = 2.0f;
         matched[best] = (int64_t)t;
     }
@@ -114,47 +120,64 @@ int losskit_ssd_match(const float *truths_xyxy, const int64_t *labels, size_t nu
 /* ---- MultiBox ------------------------------------------------------------- */
 
 typedef struct {
-    const float *loc, *priors, *corners, *truths;
+    const float *loc, *priors, *corners, *corner_soa, *truths;
     const int64_t *labels;
     const size_t *first, *counts;
     size_t P;
     float threshold, v0, v1;
     int64_t *conf_t;   /* [B, P] */
     int64_t *matched;  /* [B, P] */
-    float *scratch;    /* per image: IoU [T_max, P] + best [P]; allocated per task */
-    size_t tmax;
-    int failed;
+    float *iou;        /* per image b: IoU [T_b, P] + best [P], at (first[b] + b) P */
 } match_job;
 
 static void match_image(void *ctx, size_t b) {
     match_job *j = ctx;
     size_t T = j->counts[b], P = j->P;
-    float *iou = malloc(sizeof(float) * (T * P + P + 1));
-    if (!iou) { j->failed = 1; return; }
-    if (T) losskit_box_iou_matrix(LOSSKIT_IOU, j->truths + 4 * j->first[b], T, j->corners, P, iou, 1);
+    float *iou = j->iou + (j->first[b] + b) * P;
+    if (T) lk_box_iou_from_soa(LOSSKIT_IOU, j->truths + 4 * j->first[b], T, j->corners, j->corner_soa, P, iou, 1);
     match_from_iou(iou, T, P, j->labels + j->first[b], j->threshold, iou + T * P, j->matched + b * P, j->conf_t + b * P);
-    free(iou);
 }
 
-/* k-th selection over prior indices by (loss descending, index ascending). */
-static bool ranks_before(const float *loss, int32_t a, int32_t b) {
-    return loss[a] > loss[b] || (loss[a] == loss[b] && a < b);
+/* Mining order: loss descending, then index ascending; NaN ranks first (the
+ * hardest: it must reach the loss) and -0 equals +0. A key with that order
+ * as unsigned integers lets a radix select find the k-th without sorting. */
+static inline uint32_t mining_key(float v) {
+    if (isnan(v)) return UINT32_MAX;
+    if (v == 0.0f) v = 0.0f;
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
 }
 
-static void select_top(const float *loss, int32_t *idx, size_t n, size_t k) {
-    size_t lo = 0, hi = n; /* partition idx so that its first k are the top k */
-    while (hi - lo > 1 && k > lo && k < hi) {
-        int32_t pivot = idx[lo + (hi - lo) / 2];
-        /* three-way partition around the pivot: [lo, lt) before it, [gt, hi) after */
-        size_t lt = lo, gt = hi, m = lo;
-        while (m < gt) {
-            if (ranks_before(loss, idx[m], pivot)) { int32_t t = idx[m]; idx[m] = idx[lt]; idx[lt] = t; lt++; m++; }
-            else if (ranks_before(loss, pivot, idx[m])) { gt--; int32_t t = idx[m]; idx[m] = idx[gt]; idx[gt] = t; }
-            else m++;
+/* Marks selected[p] = 1 for the top k of loss[0, n) in mining order (k <= n),
+ * 0 for the rest: three histogram passes over 11, 11 and 10 bits of the key
+ * pin the k-th key exactly; ties at it go to the lowest indices. O(n),
+ * branch-free counting (a quickselect's data-dependent branches measured
+ * several times slower here). keys: scratch [n]. */
+static void select_top(const float *loss, size_t n, size_t k, uint32_t *keys, uint8_t *selected) {
+    static const int shift[3] = {21, 10, 0};
+    static const uint32_t width[3] = {2048, 2048, 1024};
+    uint32_t hist[2048];
+    uint32_t prefix = 0, prefix_mask = 0;
+    size_t need = k;
+    for (size_t p = 0; p < n; p++) keys[p] = mining_key(loss[p]);
+    for (int pass = 0; pass < 3 && need > 0; pass++) {
+        memset(hist, 0, sizeof(uint32_t) * width[pass]);
+        for (size_t p = 0; p < n; p++)
+            if ((keys[p] & prefix_mask) == prefix) hist[(keys[p] >> shift[pass]) & (width[pass] - 1)]++;
+        uint32_t bin = width[pass];
+        while (bin-- > 0) { /* from the top: the bin where the k-th falls */
+            if (hist[bin] >= need) break;
+            need -= hist[bin];
         }
-        if (k <= lt) hi = lt;
-        else if (k >= gt) lo = gt;
-        else return;
+        prefix |= bin << shift[pass];
+        prefix_mask |= (width[pass] - 1) << shift[pass];
+    }
+    /* keys above the k-th are in; of those equal to it, the first `need` */
+    for (size_t p = 0; p < n; p++) {
+        bool take = k > 0 && (keys[p] > prefix || (keys[p] == prefix && need > 0));
+        if (k > 0 && keys[p] == prefix && need > 0) need--;
+        selected[p] = take;
     }
 }
 
@@ -189,25 +212,42 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
     for (size_t t = 0; t < total_truths; t++) LK_CHECK(labels[t] >= 0 && (uint64_t)labels[t] + 1 < classes, 8);
 
     const size_t P = num_priors;
-    /* scratch: corners [4P], first [B], conf_t [B P], matched [B P], mining loss [B P], order [P] per thread (one here) */
-    size_t *first = malloc(sizeof(size_t) * (batch + 1));
-    float *corners = malloc(sizeof(float) * 4 * P);
-    int64_t *conf_t = conf_target ? conf_target : malloc(sizeof(int64_t) * (rows ? rows : 1));
-    int64_t *matched = malloc(sizeof(int64_t) * (rows ? rows : 1));
-    float *mining = malloc(sizeof(float) * (rows ? rows : 1));
-    int32_t *order = malloc(sizeof(int32_t) * P);
+    /* scratch, kept by the calling thread between calls (a training loop
+     * would page-fault ~20 MB of fresh memory in again at every step):
+     * first [B + 1], corners [4P] and as arrays [8P], IoU [(T + B) P],
+     * conf_t and matched [B P], mining loss [B P], mining keys [P], selected [P] */
+    size_t sizes[9] = {sizeof(size_t) * (batch + 1), sizeof(float) * 4 * P, sizeof(float) * 8 * P,
+                       sizeof(float) * (total_truths + batch) * P, conf_target ? 0 : sizeof(int64_t) * rows,
+                       sizeof(int64_t) * rows, sizeof(float) * rows, sizeof(uint32_t) * P, P};
+    size_t offsets[9], bytes = 0;
+    for (int k = 0; k < 9; k++) {
+        offsets[k] = bytes;
+        bytes += (sizes[k] + 63) & ~(size_t)63;
+    }
+    char *block = lk_thread_scratch(0, bytes);
+    float *sel_x = NULL;
+    size_t *sel_rows = NULL;
+    int64_t *sel_y = NULL;
     int status = LOSSKIT_OK;
-    if (!first || !corners || !conf_t || !matched || !mining || !order) { status = LOSSKIT_ERR_NOMEM; goto done; }
+    if (!block) return LOSSKIT_ERR_NOMEM;
+    size_t *first = (size_t *)(block + offsets[0]);
+    float *corners = (float *)(block + offsets[1]), *corner_soa = (float *)(block + offsets[2]);
+    float *iou = (float *)(block + offsets[3]);
+    int64_t *conf_t = conf_target ? conf_target : (int64_t *)(block + offsets[4]);
+    int64_t *matched = (int64_t *)(block + offsets[5]);
+    float *mining = (float *)(block + offsets[6]);
+    uint32_t *keys = (uint32_t *)(block + offsets[7]);
+    uint8_t *selected = (uint8_t *)(block + offsets[8]);
     first[0] = 0;
     for (size_t b = 0; b < batch; b++) first[b + 1] = first[b] + truth_counts[b];
     priors_to_corners(priors_cxcywh, P, corners);
+    lk_box_soa_fill(corners, P, corner_soa);
 
     /* 1. match every image (in parallel) */
-    match_job mj = {.loc = loc, .priors = priors_cxcywh, .corners = corners, .truths = truths_xyxy, .labels = labels,
-                    .first = first, .counts = truth_counts, .P = P, .threshold = threshold, .v0 = v0, .v1 = v1,
-                    .conf_t = conf_t, .matched = matched};
+    match_job mj = {.loc = loc, .priors = priors_cxcywh, .corners = corners, .corner_soa = corner_soa,
+                    .truths = truths_xyxy, .labels = labels, .first = first, .counts = truth_counts, .P = P,
+                    .threshold = threshold, .v0 = v0, .v1 = v1, .conf_t = conf_t, .matched = matched, .iou = iou};
     status = lk_parallel_for(batch, lk_threads_for(threads, batch, 1), match_image, &mj);
-    if (status == LOSSKIT_OK && mj.failed) status = LOSSKIT_ERR_NOMEM;
     if (status != LOSSKIT_OK) goto done;
 
     size_t num_pos = 0;
@@ -249,24 +289,40 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
         for (size_t p = 0; p < P; p++) if (ct[p] > 0) { pos++; ml[p] = 0.0f; }
         double want = (double)neg_pos_ratio * (double)pos;
         size_t num_neg = want >= (double)(P - 1) ? P - 1 : (size_t)want;
-        for (size_t p = 0; p < P; p++) { order[p] = (int32_t)p; target[b * P + p] = ct[p] > 0 ? ct[p] : -1; }
-        if (num_neg > 0) {
-            select_top(ml, order, P, num_neg);
-            for (size_t k = 0; k < num_neg; k++)
-                if (ct[order[k]] <= 0) target[b * P + order[k]] = 0;
-        }
+        select_top(ml, P, num_neg, keys, selected);
+        for (size_t p = 0; p < P; p++) target[b * P + p] = ct[p] > 0 ? ct[p] : (selected[p] ? 0 : -1);
     }
 
-    /* 4. confidence: CE over positives and mined negatives, gradient scaled by 1/N */
+    /* 4. confidence: CE over positives and mined negatives (a few % of the
+     * priors), gradient scaled by 1/N. Those rows are gathered into a compact
+     * block for the softmax kernel and their gradients scattered back; every
+     * other row's gradient is 0. */
+    size_t nsel = 0;
+    for (size_t r = 0; r < rows; r++) nsel += target[r] >= 0;
+    size_t sel_floats = ((nsel * classes * (grad_conf ? 2 : 1)) + 15) & ~(size_t)15;
+    char *sel = lk_thread_scratch(1, sizeof(float) * sel_floats + (sizeof(size_t) + sizeof(int64_t)) * (nsel + 1));
+    if (!sel) { status = LOSSKIT_ERR_NOMEM; goto done; }
+    sel_x = (float *)sel;
+    sel_rows = (size_t *)(sel + sizeof(float) * sel_floats);
+    sel_y = (int64_t *)(sel_rows + nsel + 1);
+    float *sel_g = grad_conf ? sel_x + nsel * classes : NULL;
+    for (size_t r = 0, k = 0; r < rows; r++) {
+        if (target[r] < 0) continue;
+        memcpy(sel_x + k * classes, conf + r * classes, sizeof(float) * classes);
+        sel_y[k] = target[r];
+        sel_rows[k++] = r;
+    }
     double conf_sum = 0.0;
-    status = lk_softmax_ce_scaled(conf, target, rows, classes, NULL, -1, 0.0f, inv_n, NULL, grad_conf, threads, &conf_sum);
+    status = lk_softmax_ce_scaled(sel_x, sel_y, nsel, classes, NULL, -1, 0.0f, inv_n, NULL, sel_g, threads, &conf_sum);
     if (status != LOSSKIT_OK) goto done;
+    if (grad_conf) {
+        memset(grad_conf, 0, sizeof(float) * cells);
+        for (size_t k = 0; k < nsel; k++) memcpy(grad_conf + sel_rows[k] * classes, sel_g + k * classes, sizeof(float) * classes);
+    }
     *loss_loc = (float)(loc_sum / (double)num_pos);
     *loss_conf = (float)(conf_sum / (double)num_pos);
 
 done:
-    if (conf_t != conf_target) free(conf_t);
-    free(first); free(corners); free(matched); free(mining); free(order);
     return status;
 }
 

@@ -79,3 +79,46 @@ int lk_chunked_sum(size_t n, size_t chunk, int threads, lk_range_sum_fn fn, void
     *sum = total;
     return status;
 }
+
+/* ---- per-thread scratch ---------------------------------------------------- */
+
+enum { LK_SCRATCH_SLOTS = 2 };
+typedef struct { void *block[LK_SCRATCH_SLOTS]; size_t bytes[LK_SCRATCH_SLOTS]; } scratch_set;
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static int scratch_key_ok;
+
+static void scratch_free(void *v) {
+    scratch_set *s = v;
+    for (int i = 0; i < LK_SCRATCH_SLOTS; i++) free(s->block[i]);
+    free(s);
+}
+
+static void scratch_init(void) { scratch_key_ok = pthread_key_create(&scratch_key, scratch_free) == 0; }
+
+void *lk_thread_scratch(int slot, size_t bytes) {
+    pthread_once(&scratch_once, scratch_init);
+    if (!scratch_key_ok || slot < 0 || slot >= LK_SCRATCH_SLOTS) return NULL;
+    scratch_set *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof(scratch_set));
+        if (!s || pthread_setspecific(scratch_key, s) != 0) { free(s); return NULL; }
+    }
+    if (bytes == 0) bytes = 1;
+    if (s->bytes[slot] < bytes) {
+        free(s->block[slot]);
+        s->block[slot] = malloc(bytes);
+        s->bytes[slot] = s->block[slot] ? bytes : 0;
+    }
+    return s->block[slot];
+}
+
+void losskit_release_scratch(void) {
+    pthread_once(&scratch_once, scratch_init);
+    if (!scratch_key_ok) return;
+    scratch_set *s = pthread_getspecific(scratch_key);
+    if (!s) return;
+    pthread_setspecific(scratch_key, NULL);
+    scratch_free(s);
+}

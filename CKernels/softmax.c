@@ -24,6 +24,7 @@ typedef struct {
     float *loss;        /* per row (NONE) or NULL */
     float *grad;
     float gscale;
+    bool fast_gathers;  /* the transposed 16-row block (AVX-512, <= 32 classes) */
 } sm_ctx;
 
 static size_t rows_per_chunk(size_t classes) {
@@ -121,7 +122,8 @@ int lk_softmax_ce_scaled(const float *logits, const int64_t *labels, size_t rows
     if (class_weights) for (size_t j = 0; j < classes; j++) wsum += class_weights[j];
     else wsum = (double)classes;
     sm_ctx c = {.x = logits, .y = labels, .classes = classes, .w = class_weights, .wsum = wsum,
-                .ignore = ignore_index, .eps = label_smoothing, .loss = row_loss, .grad = grad, .gscale = grad_scale};
+                .ignore = ignore_index, .eps = label_smoothing, .loss = row_loss, .grad = grad, .gscale = grad_scale,
+                .fast_gathers = lk_use_gathers()};
     lk_range_sum_fn fn = ce_chunk_scalar;
 #if LK_X86
     losskit_isa path = lk_isa_path();

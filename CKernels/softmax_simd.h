@@ -190,7 +190,7 @@ V_TARGET static double VFN(ce_chunk)(void *vc, size_t b, size_t e) {
             continue;
         }
 #if LK_SIMD == 512
-        if (gn == 16 && C <= SM_TRANSPOSED_MAX_CLASSES) {
+        if (gn == 16 && C <= SM_TRANSPOSED_MAX_CLASSES && c->fast_gathers) {
             acc += VFN(ce_block16)(c, g0);
             continue;
         }

@@ -21,10 +21,11 @@ static float pick(const uint8_t **d, size_t *n) {
 }
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     if (n < 8) return 0;
-    uint8_t op = d[0], red = d[1] % 4, isa = d[2] % 4, thr = d[3] % 3, flags = d[4];
+    uint8_t op = d[0], red = d[1] % 4, isa = d[2] % 4, gathers = (d[2] >> 2) & 1, thr = d[3] % 3, flags = d[4];
     size_t cnt = ((size_t)d[5] << 8 | d[6]) % 3000, classes = 1 + d[7] % 40;
     d += 8; n -= 8;
     if (losskit_set_thread_isa(isa == 2 ? 0 : isa) != 0) losskit_set_thread_isa(0);
+    losskit_set_thread_gathers(gathers); /* both softmax block paths */
     float p1 = pick(&d, &n), p2 = pick(&d, &n), p3 = pick(&d, &n), p4 = pick(&d, &n);
     size_t rows = cnt / classes;
     size_t total = (op % 12 >= 10) ? rows * classes : cnt;

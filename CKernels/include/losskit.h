@@ -81,6 +81,18 @@ int losskit_set_isa(losskit_isa isa);
  * (isa < 0 removes the override). For tests that must not disturb others. */
 int losskit_set_thread_isa(int isa);
 
+/* Whether kernels called from this thread may use the gather-based paths
+ * (the transposed softmax block for <= 32 classes on AVX-512): -1 = the
+ * default (Intel CPUs only: gathers are slow on AMD Zen), 0 = never,
+ * 1 = always. For tests, which run both. */
+int losskit_set_thread_gathers(int mode);
+
+/* Frees the scratch the calling thread keeps between calls (MultiBox keeps
+ * its per-call working memory, ~20 MB for SSD300 x 32, so that a training
+ * loop does not page-fault it in again at every step). Freed at thread exit
+ * anyway; the next call allocates it again. */
+void losskit_release_scratch(void);
+
 /* Number of online cores (what threads = 0 resolves to). */
 int losskit_cpu_count(void);
 

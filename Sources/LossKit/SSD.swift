@@ -184,12 +184,10 @@ public func multiBoxLoss(loc: UnsafeBufferPointer<Float>, conf: UnsafeBufferPoin
                          classes: classes, threshold: threshold, negPosRatio: negPosRatio, variances: variances)
     try Check.output("locGradient", locGradient, loc.count)
     try Check.output("confGradient", confGradient, conf.count)
-    var target = [Int](repeating: 0, count: truths.count * (priors.count / 4))
-    return try target.withUnsafeMutableBufferPointer { t in
-        try runMultiBoxC(loc, conf, priors: priors, truths: truths, labels: labels, classes: classes, threshold: threshold,
-                         negPosRatio: negPosRatio, variances: variances, locGradient: locGradient,
-                         confGradient: confGradient, confTarget: t, threads: Execution(threads: threads).validatedThreads())
-    }
+    // no matched targets asked for: the kernel keeps them in its own reused scratch
+    return try runMultiBoxC(loc, conf, priors: priors, truths: truths, labels: labels, classes: classes, threshold: threshold,
+                            negPosRatio: negPosRatio, variances: variances, locGradient: locGradient,
+                            confGradient: confGradient, confTarget: nil, threads: Execution(threads: threads).validatedThreads())
 }
 
 /// Every check of the MultiBox front ends, naming the argument (and the first bad box).
@@ -219,17 +217,17 @@ private func validateMultiBox(locCount: Int, confCount: Int, priors: [Float], tr
 private func runMultiBoxC(_ loc: UnsafeBufferPointer<Float>, _ conf: UnsafeBufferPointer<Float>, priors: [Float],
                           truths: [[Float]], labels: [[Int]], classes: Int, threshold: Float, negPosRatio: Float,
                           variances: (Float, Float), locGradient: UnsafeMutableBufferPointer<Float>?,
-                          confGradient: UnsafeMutableBufferPointer<Float>?, confTarget: UnsafeMutableBufferPointer<Int>,
+                          confGradient: UnsafeMutableBufferPointer<Float>?, confTarget: UnsafeMutableBufferPointer<Int>?,
                           threads: Int32) throws -> (Float, Float) {
     let flatTruths = truths.flatMap { $0 }, flatLabels = labels.flatMap { $0 }.map(Int64.init)
     let counts = truths.map { $0.count / 4 }
     var locLoss: Float = 0, confLoss: Float = 0
-    let status = confTarget.withMemoryRebound(to: Int64.self) { t in
+    func run(_ target: UnsafeMutablePointer<Int64>?) -> Int32 {
         losskit_multibox_loss(loc.baseAddress, conf.baseAddress, truths.count, priors.count / 4, classes, priors,
                               flatTruths, flatLabels, counts, threshold, negPosRatio, variances.0, variances.1,
-                              &locLoss, &confLoss, locGradient?.baseAddress, confGradient?.baseAddress,
-                              t.baseAddress, threads)
+                              &locLoss, &confLoss, locGradient?.baseAddress, confGradient?.baseAddress, target, threads)
     }
+    let status = confTarget.map { t in t.withMemoryRebound(to: Int64.self) { run($0.baseAddress) } } ?? run(nil)
     try checkStatus(status, "multiBoxLoss")
     return (locLoss, confLoss)
 }

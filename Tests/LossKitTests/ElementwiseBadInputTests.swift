@@ -70,8 +70,8 @@ struct ElementwiseBadInputTests {
     @Test func bufferEntryPointsCheckTheirOutputs() throws {
         let x: [Float] = [1, 2, 3]
         var small = [Float](repeating: 0, count: 2)
-        try x.withUnsafeBufferPointer { xb in
-            try small.withUnsafeMutableBufferPointer { sb in
+        x.withUnsafeBufferPointer { xb in
+            small.withUnsafeMutableBufferPointer { sb in
                 #expect(throws: LossKitError.self) { try elementwiseLoss(.l1, predictions: xb, targets: xb, gradient: sb) }
                 #expect(throws: LossKitError.self) {
                     try elementwiseLoss(.l1, predictions: xb, targets: xb, reduction: .none, unreduced: sb)

@@ -47,15 +47,18 @@ struct ElementwiseCase: CustomStringConvertible, Sendable {
     }
 
     /// Edge inputs: kinks exactly, zeros, saturating and non-finite values, subnormals.
+    /// A subnormal near 1e-40 (the literal 1e-40 would round, with a warning).
+    static let subnormal = Float.leastNormalMagnitude / 100
+
     func edgeInputs() -> ([Float], [Float]) {
         var x: [Float] = [], t: [Float] = []
         if classification {
-            let logits: [Float] = [0, -0.0, 1e-40, -1e-40, 30, -30, 88, -88, 100, -100, 1e4, -1e4, .infinity, -.infinity, .nan, 5, -5]
+            let logits: [Float] = [0, -0.0, Self.subnormal, -Self.subnormal, 30, -30, 88, -88, 100, -100, 1e4, -1e4, .infinity, -.infinity, .nan, 5, -5]
             for z in logits { for y: Float in [0, 1, 0.3] { x.append(z); t.append(y) } }
             x += [1, 2, -2]; t += [.nan, 1, 0] // 54 values: a multiple of 3 (per-class pos_weight)
             return (x, t)
         }
-        var residuals: [Float] = [0, -0.0, 1e-7, -1e-7, 1e-40, 1, -1, 1000, -1000, .infinity, -.infinity, .nan]
+        var residuals: [Float] = [0, -0.0, 1e-7, -1e-7, Self.subnormal, 1, -1, 1000, -1000, .infinity, -.infinity, .nan]
         for k in kinks { residuals += [k, -k, k.nextUp, k.nextDown] }
         for r in residuals { for y: Float in [0, 0.5] { x.append(y + r); t.append(y) } }
         x.append(0); t.append(.nan)

@@ -94,7 +94,9 @@ extension Portable {
                 let r = i * p + j
                 return target[r] > 0 ? 0 : logSumExp(row(r)) - Double(conf[r * classes])
             }
-            let ranked = (0..<p).sorted { mining[$0] > mining[$1] || (mining[$0] == mining[$1] && $0 < $1) }
+            // loss descending, NaN first (the hardest), ties by index
+            func harder(_ a: Double, _ b: Double) -> Bool { a.isNaN ? !b.isNaN : (!b.isNaN && a > b) }
+            let ranked = (0..<p).sorted { harder(mining[$0], mining[$1]) || (!harder(mining[$1], mining[$0]) && $0 < $1) }
             for j in ranked.prefix(numNeg) { selected[i * p + j] = true }
         }
         var locSum = 0.0, confSum = 0.0
