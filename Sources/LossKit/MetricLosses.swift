@@ -53,7 +53,9 @@ func runTupleKernel(inputs: Int, rows: Int, dimension: Int, reduction: Reduction
     let rowLosses = Array(perRow[0..<rows])
     return TupleLossResult(value: reduction == .none ? rowLosses.withUnsafeBufferPointer { orderedSum($0) } : value,
                            unreduced: reduction == .none ? rowLosses : nil,
-                           gradients: computeGradient ? (0..<inputs).map { Array(grads[$0 * size ..< ($0 + 1) * size]) } : nil)
+                           gradients: !computeGradient ? nil
+                               : inputs == 1 ? [grads] // the buffer itself: no copy of an n x d gradient
+                               : (0..<inputs).map { Array(grads[$0 * size ..< ($0 + 1) * size]) })
 }
 
 /// Contrastive loss on pairs of feature rows (Hadsell, Chopra and LeCun 2006):
@@ -182,7 +184,7 @@ public func triHard(features: [Float], labels: [Int], dimension: Int, metric: Di
     if let margin { try Check.finite("margin", margin) }
     if execution.backend == .portable {
         return Portable.triHard(features, labels, d: dimension, metric: metric, margin: margin, mining: mining,
-                                reduction: reduction, computeGradient: computeGradient)
+                                reduction: reduction, computeGradient: computeGradient, threads: execution.resolvedThreads)
     }
     var positive = [Int](repeating: -1, count: n), negative = [Int](repeating: -1, count: n)
     let result = try runTupleKernel(inputs: 1, rows: n, dimension: dimension, reduction: reduction,
