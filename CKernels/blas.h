@@ -34,12 +34,15 @@ static inline int lk_dsyevd(int n, double *a, double *w) {
     return (int)info;
 }
 #else
-enum { LK_CBLAS_ROW_MAJOR = 101, LK_CBLAS_NO_TRANS = 111, LK_CBLAS_TRANS = 112 };
+enum { LK_CBLAS_ROW_MAJOR = 101, LK_CBLAS_NO_TRANS = 111, LK_CBLAS_TRANS = 112, LK_CBLAS_UPPER = 121 };
 #define CblasRowMajor LK_CBLAS_ROW_MAJOR
 #define CblasNoTrans LK_CBLAS_NO_TRANS
 #define CblasTrans LK_CBLAS_TRANS
+#define CblasUpper LK_CBLAS_UPPER
 void cblas_sgemm(int order, int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                  const float *b, int ldb, float beta, float *c, int ldc);
+void cblas_ssyrk(int order, int uplo, int trans, int n, int k, float alpha, const float *a, int lda, float beta,
+                 float *c, int ldc);
 void openblas_set_num_threads(int threads);
 /* LAPACKE (Debian liblapacke), row-major; lapack_int is int there. */
 int LAPACKE_dpotrf(int matrix_layout, char uplo, int n, double *a, int lda);

@@ -335,11 +335,15 @@ static int th_by_label(const void *a, const void *b) {
 static int trihard_mine_hardest(losskit_metric metric, const float *x, const int64_t *labels, size_t n, size_t d,
                                 int threads, int64_t *pos, int64_t *neg) {
     const bool cosine = metric == LOSSKIT_METRIC_COSINE;
-    /* block rows: GEMM-sized, the triangle's waste (block / 2n) small, scratch about 4 Mi floats */
+    /* Up to 2048 rows the whole matrix fits the scratch budget (4 Mi floats):
+     * one SSYRK computes its upper triangle (half the flops, in one call) and
+     * the rows reduce it as a single block. Past that, blocks of rows through
+     * SGEMM: GEMM-sized, the triangle's waste (block / 2n) small. */
+    const bool whole = n <= 2048;
     size_t block = n / 4 < 64 ? 64 : n / 4;
     if (block > 512) block = 512;
     if (block > ((size_t)4 << 20) / n) block = ((size_t)4 << 20) / n < 16 ? 16 : ((size_t)4 << 20) / n;
-    if (block > n) block = n;
+    if (whole || block > n) block = n;
     const size_t tile = 1024;
     size_t max_tasks = (n + tile - 1) / tile;
     float *g = malloc(sizeof(float) * block * n);
@@ -375,8 +379,15 @@ static int trihard_mine_hardest(losskit_metric metric, const float *x, const int
     for (size_t r0 = 0; r0 < n && status == LOSSKIT_OK; r0 += block) {
         size_t rows = n - r0 < block ? n - r0 : block, cols = n - r0;
         b.r0 = r0; b.rows = rows; b.ldg = cols;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)d, cosine ? 1.0f : -2.0f,
-                    x + r0 * d, (int)d, x + r0 * d, (int)d, 0.0f, g, (int)cols);
+        if (whole) { /* the upper triangle, then mirrored: the rows read all their columns */
+            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, (int)n, (int)d, cosine ? 1.0f : -2.0f, x, (int)d, 0.0f,
+                        g, (int)n);
+            for (size_t i = 1; i < n; i++)
+                for (size_t j = 0; j < i; j++) g[i * n + j] = g[j * n + i];
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)cols, (int)d, cosine ? 1.0f : -2.0f,
+                        x + r0 * d, (int)d, x + r0 * d, (int)d, 0.0f, g, (int)cols);
+        }
         size_t tasks = (cols + tile - 1) / tile;
         for (size_t t = 0; t < tasks * rows; t++) {
             best[4 * t] = -INFINITY; best[4 * t + 1] = -1.0f; best[4 * t + 2] = INFINITY; best[4 * t + 3] = -1.0f;

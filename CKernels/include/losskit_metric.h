@@ -81,10 +81,11 @@ typedef enum losskit_mining {
  * positive or no negative are skipped: MEAN divides by the anchors kept (all
  * skipped: 0), NONE gives them 0. grad [n, d] wrt the features.
  * hardest_positive / hardest_negative [n] (NULL skips) get the chosen indices
- * (-1 when skipped). The n x n matrix is never held: HARDEST mining runs
- * SGEMM over the upper triangle in blocks of rows and lets each value update
- * both its row's and its column's bests (half the flops); SEMIHARD reduces
- * whole rows of the distance kernel. Scratch O(block x n), block <= 512. */
+ * (-1 when skipped). HARDEST mining computes the upper triangle only (half
+ * the flops): one SSYRK for n <= 2048 (scratch n x n <= 16 MiB), else SGEMM
+ * over blocks of rows, each value updating both its row's and its column's
+ * bests, so the n x n matrix is never held; SEMIHARD reduces whole rows of
+ * the distance kernel. Scratch O(block x n), block <= 512 past 2048 rows. */
 int losskit_trihard(losskit_metric metric, const float *features, const int64_t *labels, size_t n, size_t d,
                     float margin, int soft_margin, losskit_mining mining, losskit_reduction reduction,
                     float *loss, float *grad, int64_t *hardest_positive, int64_t *hardest_negative, int threads);

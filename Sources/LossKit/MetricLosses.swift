@@ -150,11 +150,12 @@ public enum NegativeMining: Sendable, Hashable {
 /// `margin` is nil (soft margin). Anchors with no positive or no negative are
 /// skipped: `.mean` averages over the rest (0 if none remain).
 ///
-/// The C path never holds the N x N distance matrix. With batch-hard mining
-/// it uses the matrix's symmetry: a block of rows goes through SGEMM against
-/// the columns from its own first row on (the upper triangle, half the
-/// flops), and each value updates both its row's best positive / negative and
-/// its column's, so every pair is computed once (scratch O(block x N)); the
+/// The C path never holds the N x N distance matrix past 2048 rows. With
+/// batch-hard mining it uses the matrix's symmetry: up to 2048 rows one
+/// SSYRK computes the upper triangle; past that a block of rows goes through
+/// SGEMM against the columns from its own first row on (half the flops), and
+/// each value updates both its row's best positive / negative and its
+/// column's, so every pair is computed once (scratch O(block x N)); the
 /// chosen pairs' losses and gradients are then recomputed exactly, in double.
 /// Semi-hard mining needs a row's hardest positive before its negatives, so it
 /// reduces whole rows instead.
