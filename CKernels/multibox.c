@@ -55,31 +55,51 @@ static void priors_to_corners(const float *p, size_t n, float *out) {
     }
 }
 
-/* The two rules, from an IoU matrix [T, P]; scratch: best_overlap[P] (float). */
-static void match_from_iou(const float *iou, size_t T, size_t P, const int64_t *labels, float threshold,
-                           float *best_overlap, int64_t *matched, int64_t *conf_t) {
-    for (size_t p = 0; p < P; p++) { /* every prior's best truth (first on ties); selects, no branches */
-        float best = -1.0f;
-        int64_t idx = -1;
-        for (size_t t = 0; t < T; t++) {
-            float v = iou[t * P + p];
-            idx = v > best ? (int64_t)t : idx;
-            best = v > best ? v : best;
+/* The two rules, from an IoU matrix [T, P]; scratch: best_overlap[P] and
+ * best_truth[P] (floats: truth indices are small, and float selects over
+ * contiguous rows vectorize where int64 ones do not). */
+static void match_from_iou(const float *restrict iou, size_t T, size_t P, const int64_t *labels, float threshold,
+                           float *restrict best_overlap, float *restrict best_truth, int64_t *matched,
+                           int64_t *conf_t) {
+    for (size_t p = 0; p < P; p++) { best_overlap[p] = -1.0f; best_truth[p] = -1.0f; }
+    for (size_t t = 0; t < T; t++) { /* every prior's best truth (first on ties) */
+        const float *row = iou + t * P;
+        const float tf = (float)t;
+        for (size_t p = 0; p < P; p++) {
+            bool up = row[p] > best_overlap[p];
+            best_truth[p] = up ? tf : best_truth[p];
+            best_overlap[p] = up ? row[p] : best_overlap[p];
         }
-        best_overlap[p] = best;
-        matched[p] = idx;
     }
     for (size_t t = 0; t < T; t++) { /* each truth claims its best prior; a later truth wins */
         const float *row = iou + t * P;
-        size_t best = 0;
+        /* the max over 8 independent lanes (one running max is a chain of
+         * dependent MAXSS, 4 cycles an element), then its first index */
+        enum { L = 8 };
+        float lane[L];
+        for (int l = 0; l < L; l++) lane[l] = row[0];
+        size_t p = 0;
+        for (; p + L <= P; p += L)
+            for (int l = 0; l < L; l++) lane[l] = row[p + l] > lane[l] ? row[p + l] : lane[l];
         float top = row[0];
-        for (size_t p = 1; p < P; p++) if (row[p] > top) { top = row[p]; best = p; }
+        for (int l = 0; l < L; l++) top = lane[l] > top ? lane[l] : top;
+        for (; p < P; p++) top = row[p] > top ? row[p] : top;
+        size_t best = 0;
+        for (; best + L <= P; best += L) { /* blocks of 8 first, then the lane */
+            int hit = 0;
+            for (int l = 0; l < L; l++) hit |= row[best + l] == top;
+            if (hit) break;
+        }
+        while (best < P && !(row[best] == top)) best++;
+        if (best == P) best = 0; /* a NaN row: as the scan from row[0] would leave it */
         best_overlap[best] = 2.0f;
-        matched[best] = (int64_t)t;
+        best_truth[best] = (float)t;
     }
     for (size_t p = 0; p < P; p++) {
-        if (T == 0 || best_overlap[p] < threshold) { matched[p] = -1; conf_t[p] = 0; }
-        else conf_t[p] = labels[matched[p]] + 1;
+        int64_t t = (int64_t)best_truth[p];
+        bool background = t < 0 || !(best_overlap[p] >= threshold);
+        matched[p] = background ? -1 : t;
+        conf_t[p] = background ? 0 : labels[t] + 1;
     }
 }
 
@@ -106,13 +126,13 @@ int losskit_ssd_match(const float *truths_xyxy, const int64_t *labels, size_t nu
     LK_CHECK(conf_target != NULL || num_priors == 0, 8);
     LK_CHECK(boxes_well_formed(truths_xyxy, num_truths), 1);
     for (size_t t = 0; t < num_truths; t++) LK_CHECK(labels[t] >= 0 && labels[t] < INT64_MAX, 2);
-    float *scratch = malloc(sizeof(float) * (4 * num_priors + cells + num_priors + 1));
+    float *scratch = malloc(sizeof(float) * (4 * num_priors + cells + 2 * num_priors + 1));
     if (!scratch) return LOSSKIT_ERR_NOMEM;
-    float *corners = scratch, *iou = scratch + 4 * num_priors, *best = iou + cells;
+    float *corners = scratch, *iou = scratch + 4 * num_priors, *best = iou + cells, *best_truth = best + num_priors;
     priors_to_corners(priors_cxcywh, num_priors, corners);
     int status = losskit_box_iou_matrix(LOSSKIT_IOU, truths_xyxy, num_truths, corners, num_priors, iou, 1);
     if (status == LOSSKIT_OK)
-        match_from_iou(iou, num_truths, num_priors, labels, threshold, best, matched_index, conf_target);
+        match_from_iou(iou, num_truths, num_priors, labels, threshold, best, best_truth, matched_index, conf_target);
     free(scratch);
     return status;
 }
@@ -127,15 +147,16 @@ typedef struct {
     float threshold, v0, v1;
     int64_t *conf_t;   /* [B, P] */
     int64_t *matched;  /* [B, P] */
-    float *iou;        /* per image b: IoU [T_b, P] + best [P], at (first[b] + b) P */
+    float *iou;        /* per image b: IoU [T_b, P] + best overlap and truth [2P], at (first[b] + 2b) P */
 } match_job;
 
 static void match_image(void *ctx, size_t b) {
     match_job *j = ctx;
     size_t T = j->counts[b], P = j->P;
-    float *iou = j->iou + (j->first[b] + b) * P;
+    float *iou = j->iou + (j->first[b] + 2 * b) * P;
     if (T) lk_box_iou_from_soa(LOSSKIT_IOU, j->truths + 4 * j->first[b], T, j->corners, j->corner_soa, P, iou, 1);
-    match_from_iou(iou, T, P, j->labels + j->first[b], j->threshold, iou + T * P, j->matched + b * P, j->conf_t + b * P);
+    match_from_iou(iou, T, P, j->labels + j->first[b], j->threshold, iou + T * P, iou + (T + 1) * P, j->matched + b * P,
+                   j->conf_t + b * P);
 }
 
 /* Mining order: loss descending, then index ascending; NaN ranks first (the
@@ -181,6 +202,77 @@ static void select_top(const float *loss, size_t n, size_t k, uint32_t *keys, ui
     }
 }
 
+typedef struct {
+    const float *loc, *conf, *priors, *truths;
+    const size_t *first;
+    size_t P, classes;
+    float neg_pos_ratio, v0, v1, inv_n;
+    const int64_t *conf_t, *matched;
+    float *mining;      /* [B P] background CE */
+    uint32_t *keys;     /* [B P] mining keys (scratch) */
+    uint8_t *selected;  /* [B P] */
+    int64_t *target;    /* [B P] CE target, -1 = not counted */
+    size_t *count;      /* [B] selected rows per image, then their offsets in the compact block */
+    double *loc_part;   /* [B] localization loss per image */
+    float *grad_loc, *grad_conf;
+    float *sel_x, *sel_g;
+    int64_t *sel_y;
+    size_t *sel_rows;
+    size_t batch, nsel;
+    int phase;          /* 0: mine + localization; 1: gather rows; 2: scatter gradients */
+} image_job;
+
+static void image_task(void *ctx, size_t b) {
+    image_job *j = ctx;
+    const size_t P = j->P, C = j->classes, r0 = b * P;
+    const int64_t *ct = j->conf_t + r0;
+    int64_t *tg = j->target + r0;
+    if (j->phase == 0) {
+        float *ml = j->mining + r0;
+        size_t pos = 0;
+        for (size_t p = 0; p < P; p++) if (ct[p] > 0) { pos++; ml[p] = 0.0f; } /* positives rank as 0 */
+        double want = (double)j->neg_pos_ratio * (double)pos;
+        size_t num_neg = want >= (double)(P - 1) ? P - 1 : (size_t)want;
+        uint8_t *sel = j->selected + r0;
+        select_top(ml, P, num_neg, j->keys + r0, sel);
+        size_t n = 0;
+        for (size_t p = 0; p < P; p++) {
+            tg[p] = ct[p] > 0 ? ct[p] : (sel[p] ? 0 : -1);
+            n += tg[p] >= 0;
+        }
+        j->count[b] = n;
+        /* smooth L1 (beta 1) on the encoded offsets of the positives */
+        double loc_sum = 0.0;
+        float *gl = j->grad_loc ? j->grad_loc + 4 * r0 : NULL;
+        if (gl) memset(gl, 0, sizeof(float) * 4 * P);
+        for (size_t p = 0; p < P; p++) {
+            if (ct[p] <= 0) continue;
+            size_t r = r0 + p;
+            float enc[4];
+            encode_one(j->truths + 4 * (j->first[b] + (size_t)j->matched[r]), j->priors + 4 * p, j->v0, j->v1, enc);
+            for (int k = 0; k < 4; k++) {
+                float d = j->loc[4 * r + k] - enc[k], a = fabsf(d);
+                loc_sum += a < 1.0f ? 0.5f * d * d : a - 0.5f;
+                if (gl) gl[4 * p + k] = (a < 1.0f ? d : (d > 0 ? 1.0f : (d < 0 ? -1.0f : d))) * j->inv_n;
+            }
+        }
+        j->loc_part[b] = loc_sum;
+    } else if (j->phase == 1) {
+        size_t k = j->count[b];
+        for (size_t p = 0; p < P; p++) {
+            if (tg[p] < 0) continue;
+            memcpy(j->sel_x + k * C, j->conf + (r0 + p) * C, sizeof(float) * C);
+            j->sel_y[k] = tg[p];
+            j->sel_rows[k++] = r0 + p;
+        }
+        if (j->grad_conf) memset(j->grad_conf + r0 * C, 0, sizeof(float) * P * C);
+    } else { /* image b's rows are [count[b], count[b + 1]) of the compact block */
+        size_t k1 = b + 1 < j->batch ? j->count[b + 1] : j->nsel;
+        for (size_t k = j->count[b]; k < k1; k++)
+            memcpy(j->grad_conf + j->sel_rows[k] * C, j->sel_g + k * C, sizeof(float) * C);
+    }
+}
+
 int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, size_t num_priors, size_t classes,
                           const float *priors_cxcywh, const float *truths_xyxy, const int64_t *labels,
                           const size_t *truth_counts, float threshold, float neg_pos_ratio, float v0, float v1,
@@ -214,20 +306,19 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
     const size_t P = num_priors;
     /* scratch, kept by the calling thread between calls (a training loop
      * would page-fault ~20 MB of fresh memory in again at every step):
-     * first [B + 1], corners [4P] and as arrays [8P], IoU [(T + B) P],
-     * conf_t and matched [B P], mining loss [B P], mining keys [P], selected [P] */
-    size_t sizes[9] = {sizeof(size_t) * (batch + 1), sizeof(float) * 4 * P, sizeof(float) * 8 * P,
-                       sizeof(float) * (total_truths + batch) * P, conf_target ? 0 : sizeof(int64_t) * rows,
-                       sizeof(int64_t) * rows, sizeof(float) * rows, sizeof(uint32_t) * P, P};
-    size_t offsets[9], bytes = 0;
-    for (int k = 0; k < 9; k++) {
+     * first [B + 1], corners [4P] and as arrays [8P], IoU [(T + 2B) P],
+     * conf_t, matched, CE target [B P], mining loss, keys, selected [B P],
+     * per image: selected count, localization loss */
+    size_t sizes[12] = {sizeof(size_t) * (batch + 1), sizeof(float) * 4 * P, sizeof(float) * 8 * P,
+                        sizeof(float) * (total_truths + 2 * batch) * P, conf_target ? 0 : sizeof(int64_t) * rows,
+                        sizeof(int64_t) * rows, sizeof(float) * rows, sizeof(uint32_t) * rows, rows,
+                        sizeof(int64_t) * rows, sizeof(size_t) * batch, sizeof(double) * batch};
+    size_t offsets[12], bytes = 0;
+    for (int k = 0; k < 12; k++) {
         offsets[k] = bytes;
         bytes += (sizes[k] + 63) & ~(size_t)63;
     }
     char *block = lk_thread_scratch(0, bytes);
-    float *sel_x = NULL;
-    size_t *sel_rows = NULL;
-    int64_t *sel_y = NULL;
     int status = LOSSKIT_OK;
     if (!block) return LOSSKIT_ERR_NOMEM;
     size_t *first = (size_t *)(block + offsets[0]);
@@ -238,6 +329,9 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
     float *mining = (float *)(block + offsets[6]);
     uint32_t *keys = (uint32_t *)(block + offsets[7]);
     uint8_t *selected = (uint8_t *)(block + offsets[8]);
+    int64_t *target = (int64_t *)(block + offsets[9]);
+    size_t *count = (size_t *)(block + offsets[10]);
+    double *loc_part = (double *)(block + offsets[11]);
     first[0] = 0;
     for (size_t b = 0; b < batch; b++) first[b + 1] = first[b] + truth_counts[b];
     priors_to_corners(priors_cxcywh, P, corners);
@@ -252,73 +346,58 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
 
     size_t num_pos = 0;
     for (size_t r = 0; r < rows; r++) num_pos += conf_t[r] > 0;
-    if (grad_loc) memset(grad_loc, 0, sizeof(float) * 4 * rows);
     if (num_pos == 0) { /* N = 0: nothing to learn from */
         *loss_loc = 0.0f;
         *loss_conf = 0.0f;
+        if (grad_loc) memset(grad_loc, 0, sizeof(float) * 4 * rows);
         if (grad_conf) memset(grad_conf, 0, sizeof(float) * cells);
         goto done;
     }
-    const float inv_n = (float)(1.0 / (double)num_pos);
 
-    /* 2. localization: smooth L1 (beta 1) on the encoded offsets of positives */
-    double loc_sum = 0.0;
-    for (size_t r = 0; r < rows; r++) {
-        if (conf_t[r] <= 0) continue;
-        size_t b = r / P, p = r % P;
-        float target[4];
-        encode_one(truths_xyxy + 4 * (first[b] + (size_t)matched[r]), priors_cxcywh + 4 * p, v0, v1, target);
-        for (int k = 0; k < 4; k++) {
-            float d = loc[4 * r + k] - target[k], a = fabsf(d);
-            loc_sum += a < 1.0f ? 0.5f * d * d : a - 0.5f;
-            if (grad_loc) grad_loc[4 * r + k] = (a < 1.0f ? d : (d > 0 ? 1.0f : (d < 0 ? -1.0f : d))) * inv_n;
-        }
-    }
-
-    /* 3. mining: background CE of every prior (the softmax kernel, forward only); positives rank as 0 */
-    int64_t *background = matched; /* reuse: the matched indices are no longer needed */
-    memset(background, 0, sizeof(int64_t) * rows);
+    /* 2. mining: background CE of every prior (the softmax kernel, forward only) */
+    memset(target, 0, sizeof(int64_t) * rows); /* label 0 everywhere, for now */
     double unused;
-    status = lk_softmax_ce_scaled(conf, background, rows, classes, NULL, -1, 0.0f, 1.0f, mining, NULL, threads, &unused);
+    status = lk_softmax_ce_scaled(conf, target, rows, classes, NULL, -1, 0.0f, 1.0f, mining, NULL, threads, &unused);
     if (status != LOSSKIT_OK) goto done;
-    int64_t *target = background; /* now: the CE target per prior, or -1 (ignored) */
-    for (size_t b = 0; b < batch; b++) {
-        const int64_t *ct = conf_t + b * P;
-        float *ml = mining + b * P;
-        size_t pos = 0;
-        for (size_t p = 0; p < P; p++) if (ct[p] > 0) { pos++; ml[p] = 0.0f; }
-        double want = (double)neg_pos_ratio * (double)pos;
-        size_t num_neg = want >= (double)(P - 1) ? P - 1 : (size_t)want;
-        select_top(ml, P, num_neg, keys, selected);
-        for (size_t p = 0; p < P; p++) target[b * P + p] = ct[p] > 0 ? ct[p] : (selected[p] ? 0 : -1);
-    }
+
+    /* 3. per image, in parallel: hard negatives, CE targets, the localization
+     * loss, and the image's gradient rows zeroed */
+    image_job ij = {.loc = loc, .conf = conf, .priors = priors_cxcywh, .truths = truths_xyxy, .first = first,
+                    .P = P, .classes = classes, .neg_pos_ratio = neg_pos_ratio, .v0 = v0, .v1 = v1,
+                    .inv_n = (float)(1.0 / (double)num_pos), .conf_t = conf_t, .matched = matched, .mining = mining,
+                    .keys = keys, .selected = selected, .target = target, .count = count, .loc_part = loc_part,
+                    .grad_loc = grad_loc, .grad_conf = grad_conf, .batch = batch, .phase = 0};
+    int image_threads = lk_threads_for(threads, batch, 1);
+    status = lk_parallel_for(batch, image_threads, image_task, &ij);
+    if (status != LOSSKIT_OK) goto done;
 
     /* 4. confidence: CE over positives and mined negatives (a few % of the
-     * priors), gradient scaled by 1/N. Those rows are gathered into a compact
-     * block for the softmax kernel and their gradients scattered back; every
-     * other row's gradient is 0. */
+     * priors), gradient scaled by 1/N: those rows are gathered into a compact
+     * block for the softmax kernel and their gradients scattered back */
     size_t nsel = 0;
-    for (size_t r = 0; r < rows; r++) nsel += target[r] >= 0;
+    for (size_t b = 0; b < batch; b++) { size_t c = count[b]; count[b] = nsel; nsel += c; } /* counts -> offsets */
     size_t sel_floats = ((nsel * classes * (grad_conf ? 2 : 1)) + 15) & ~(size_t)15;
     char *sel = lk_thread_scratch(1, sizeof(float) * sel_floats + (sizeof(size_t) + sizeof(int64_t)) * (nsel + 1));
     if (!sel) { status = LOSSKIT_ERR_NOMEM; goto done; }
-    sel_x = (float *)sel;
-    sel_rows = (size_t *)(sel + sizeof(float) * sel_floats);
-    sel_y = (int64_t *)(sel_rows + nsel + 1);
-    float *sel_g = grad_conf ? sel_x + nsel * classes : NULL;
-    for (size_t r = 0, k = 0; r < rows; r++) {
-        if (target[r] < 0) continue;
-        memcpy(sel_x + k * classes, conf + r * classes, sizeof(float) * classes);
-        sel_y[k] = target[r];
-        sel_rows[k++] = r;
-    }
+    ij.nsel = nsel;
+    ij.sel_x = (float *)sel;
+    ij.sel_rows = (size_t *)(sel + sizeof(float) * sel_floats);
+    ij.sel_y = (int64_t *)(ij.sel_rows + nsel + 1);
+    ij.sel_g = grad_conf ? ij.sel_x + nsel * classes : NULL;
+    ij.phase = 1;
+    status = lk_parallel_for(batch, image_threads, image_task, &ij);
+    if (status != LOSSKIT_OK) goto done;
     double conf_sum = 0.0;
-    status = lk_softmax_ce_scaled(sel_x, sel_y, nsel, classes, NULL, -1, 0.0f, inv_n, NULL, sel_g, threads, &conf_sum);
+    status = lk_softmax_ce_scaled(ij.sel_x, ij.sel_y, nsel, classes, NULL, -1, 0.0f, ij.inv_n, NULL, ij.sel_g, threads,
+                                  &conf_sum);
     if (status != LOSSKIT_OK) goto done;
     if (grad_conf) {
-        memset(grad_conf, 0, sizeof(float) * cells);
-        for (size_t k = 0; k < nsel; k++) memcpy(grad_conf + sel_rows[k] * classes, sel_g + k * classes, sizeof(float) * classes);
+        ij.phase = 2;
+        status = lk_parallel_for(batch, image_threads, image_task, &ij);
+        if (status != LOSSKIT_OK) goto done;
     }
+    double loc_sum = 0.0;
+    for (size_t b = 0; b < batch; b++) loc_sum += loc_part[b]; /* image order: any thread count, same sum */
     *loss_loc = (float)(loc_sum / (double)num_pos);
     *loss_conf = (float)(conf_sum / (double)num_pos);
 
