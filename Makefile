@@ -5,7 +5,7 @@ ARGS ?=
 # Debian/Ubuntu packages the build links against (OpenBLAS + LAPACKE, found through pkg-config).
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config
 
-.PHONY: all deps build test bench lib clean fuzz bench-peers bench-memory
+.PHONY: all deps build test test-sanitized bench lib clean fuzz bench-peers bench-memory docs examples plots
 
 all: build
 
@@ -33,6 +33,13 @@ build: deps
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# The whole suite again under AddressSanitizer (its own build folder). LSan
+# reports only leaks in LossKit's code: the suppressions cover the test
+# runtimes' own one-time allocations.
+test-sanitized: deps
+	LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp:print_suppressions=0 \
+	  $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
 # Release build, then every workload of BENCHMARKS.md (ARGS: --json, --quick, --filter NAME, --threads 1,2).
 bench: deps
@@ -64,6 +71,24 @@ fuzz: deps
 # PyTorch timings of the same workloads on this machine (optional; needs network or a local wheel):
 # a virtualenv under build/, outside the package. TORCH_SPEC picks the wheel, e.g. "torch==2.13.0+cpu".
 TORCH_SPEC ?= torch
+# The DocC catalog (Sources/LossKit/LossKit.docc + every DocC comment) as a static site in build/docs.
+docs:
+	$(SWIFT) package --allow-writing-to-directory build/docs generate-documentation --target LossKit \
+	  --output-path build/docs --transform-for-static-hosting --warnings-as-errors
+	@echo "documentation: build/docs (serve it, or open build/docs/documentation/losskit/index.html)"
+
+# The two training examples (Examples/, a package that depends on LossKit by path). EXAMPLE_ARGS=--quick for CI.
+EXAMPLE_ARGS ?=
+examples: deps
+	$(SWIFT) build -c release --package-path Examples
+	Examples/.build/release/trihard-embeddings $(EXAMPLE_ARGS)
+	Examples/.build/release/wing-landmarks $(EXAMPLE_ARGS)
+
+# SVG figures under docs/ from LossKit's own values (Plots/plots.py, Python stdlib + build/liblosskit.so);
+# the benchmark chart from the measured JSON lines committed in docs/.
+plots: lib
+	python3 Plots/plots.py --bench docs/bench.jsonl --peers docs/peers.jsonl
+
 # TriHard 16384 x 128 in a process of its own: its whole peak resident memory.
 bench-memory: lib
 	$(CC) -std=c11 -O2 -Ibuild/include Benchmarks/memory/trihard_rss.c -Lbuild -llosskit -Wl,-rpath,$(CURDIR)/build -lm -o build/trihard_rss

@@ -5,6 +5,8 @@ import PackageDescription
 let products: [Product] = [
     .library(name: "LossKit", targets: ["LossKit"]),
     .library(name: "CLossKit", targets: ["CLossKit"]),
+    // Swift autodiff: `gradient(at:of:)` through every loss (import _Differentiation).
+    .library(name: "LossKitDifferentiation", targets: ["LossKitDifferentiation"]),
     .executable(name: "losskit-bench", targets: ["LossKitBenchmarks"]),
 ]
 
@@ -42,6 +44,12 @@ let targets: [Target] = [
         path: "Sources/LossKit",
         exclude: ["README.md"]
     ),
+    // `@derivative(of:)` registrations: the fused gradients as pullbacks.
+    .target(
+        name: "LossKitDifferentiation",
+        dependencies: ["LossKit"],
+        path: "Sources/LossKitDifferentiation"
+    ),
     // `make bench`: the workloads of BENCHMARKS.md, and the machine's own ceilings.
     .target(
         name: "CBenchSupport",
@@ -70,11 +78,22 @@ let targets: [Target] = [
         path: "Tests/LossKitTests",
         exclude: ["Fixtures"]
     ),
+    .testTarget(
+        name: "LossKitDifferentiationTests",
+        dependencies: ["LossKit", "LossKitDifferentiation"],
+        path: "Tests/LossKitDifferentiationTests"
+    ),
+]
+
+// `make docs`: the DocC catalog (Sources/LossKit/LossKit.docc) through the plugin.
+let dependencies: [Package.Dependency] = [
+    .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
 ]
 
 let package = Package(
     name: "LossKit",
     products: products,
+    dependencies: dependencies,
     targets: targets,
     cLanguageStandard: .c11
 )

@@ -10,6 +10,11 @@ import CLossKit
 /// - Parameters:
 ///   - posWeight: nil; one value; or one per class, broadcast along the last
 ///     axis (the logit count must be a multiple of it).
+///   - logits: n logits.
+///   - targets: n targets, one per prediction / logit.
+///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
+///   - computeGradient: `false` skips the backward work (no gradient is returned).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 public func binaryCrossEntropyWithLogits(logits: [Float], targets: [Float], posWeight: [Float]? = nil,
                                          reduction: Reduction = .mean, computeGradient: Bool = true,
                                          execution: Execution = .default) throws -> LossResult {
@@ -32,6 +37,11 @@ public func binaryCrossEntropyWithLogits(logits: [Float], targets: [Float], posW
 ///   - alpha: default 0.25; `<= 1`.
 ///   - gamma: focusing exponent, default 2; `>= 0`.
 ///   - normalizer: divides loss and gradient of a `.sum` (`> 0`), or nil.
+///   - logits: n logits.
+///   - targets: n targets, one per prediction / logit.
+///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
+///   - computeGradient: `false` skips the backward work (no gradient is returned).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 public func sigmoidFocalLoss(logits: [Float], targets: [Float], alpha: Float = 0.25, gamma: Float = 2,
                              normalizer: Float? = nil, reduction: Reduction = .mean,
                              computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
@@ -55,6 +65,11 @@ public enum SoftmaxLoss: Sendable, Hashable {
 ///   - labels: `rows` labels in `0..<classes`, or `ignoreIndex` (that row gives 0 and no gradient).
 ///   - unreduced: for `.none`, `rows` values receiving each row's loss (or nil).
 ///   - gradient: `rows x classes` values receiving the gradient wrt the logits, or nil.
+///   - loss: which softmax loss: ``SoftmaxLoss/crossEntropy(classWeights:labelSmoothing:)`` or ``SoftmaxLoss/focal(alpha:gamma:)``.
+///   - classes: the number of classes C (logits are `[rows, C]`, row-major).
+///   - ignoreIndex: rows with this label count for nothing (default -100, as PyTorch).
+///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 /// - Returns: the reduced loss. `.mean` divides by the sum of `w_y` over rows not
 ///   ignored (their count without weights); all rows ignored gives NaN, as PyTorch.
 @discardableResult
@@ -160,6 +175,9 @@ func softmaxLoss(_ loss: SoftmaxLoss, _ logits: [Float], _ labels: [Int], classe
 ///   - labelSmoothing: eps in [0, 1], default 0.
 ///   - reduction: `.mean` divides by the sum of `w_y` over rows not ignored
 ///     (their count when unweighted), exactly as PyTorch.
+///   - classes: the number of classes C (logits are `[rows, C]`, row-major).
+///   - computeGradient: `false` skips the backward work (no gradient is returned).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 public func softmaxCrossEntropy(logits: [Float], labels: [Int], classes: Int, classWeights: [Float]? = nil,
                                 ignoreIndex: Int = -100, labelSmoothing: Float = 0, reduction: Reduction = .mean,
                                 computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {

@@ -44,6 +44,8 @@ func checkBoxes(_ name: String, _ values: UnsafeBufferPointer<Float>) throws -> 
 /// - Parameters:
 ///   - boxes1: n boxes, 4n values.
 ///   - boxes2: m boxes, 4m values.
+///   - kind: the IoU variant (``IoUKind``).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 /// - Returns: n x m values.
 public func boxIoUMatrix(_ kind: IoUKind = .iou, _ boxes1: [Float], _ boxes2: [Float],
                          execution: Execution = .default) throws -> [Float] {
@@ -103,8 +105,12 @@ public func boxIoUMatrix(_ kind: IoUKind = .iou, _ boxes1: UnsafeBufferPointer<F
 /// where autograd through w / h gives NaN.
 /// - Parameters:
 ///   - kind: ``IoUKind/generalized``, ``IoUKind/distance`` or ``IoUKind/complete``.
-///   - predictions, targets: n boxes each, corner form.
+///   - predictions: n predicted boxes, corner form (4n values).
+///   - targets: n target boxes, corner form.
 ///   - eps: default 1e-7 (torchvision's).
+///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
+///   - computeGradient: `false` skips the backward work (no gradient is returned).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 public func boxIoULoss(_ kind: IoUKind, predictions: [Float], targets: [Float], eps: Float = 1e-7,
                        reduction: Reduction = .mean, computeGradient: Bool = true,
                        execution: Execution = .default) throws -> LossResult {

@@ -29,8 +29,11 @@ public enum DistanceMetric: Sendable, Hashable, CaseIterable {
 /// is not, for vectors that nearly coincide). Cosine distance near 0 is
 /// recomputed the same way, from the normalized difference.
 /// - Parameters:
-///   - x: n x dimension values; y: m x dimension values.
+///   - x: n x dimension values.
 ///   - dimension: the feature dimension d (>= 1).
+///   - y: m x dimension values.
+///   - metric: the distance (``DistanceMetric``; default Euclidean).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 /// - Returns: n x m values.
 public func pairwiseDistance(_ x: [Float], _ y: [Float], dimension: Int, metric: DistanceMetric = .euclidean,
                              execution: Execution = .default) throws -> [Float] {
@@ -108,10 +111,12 @@ public enum MahalanobisMatrix: Sendable, Hashable {
 /// features, so near-duplicates stay within 1e-4 relative of a float64
 /// `sqrt(diff^T M diff)`, the reference scipy and PyTorch formulas give.
 /// - Parameters:
-///   - x: n x dimension values; y: m x dimension values.
+///   - x: n x dimension values.
 ///   - dimension: the feature dimension d (>= 1).
 ///   - matrix: `M` or its factor `A` (see ``MahalanobisMatrix``).
 ///   - squared: return `(x - y)^T M (x - y)` instead of its square root.
+///   - y: m x dimension values.
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 /// - Returns: n x m values.
 public func mahalanobisDistance(_ x: [Float], _ y: [Float], dimension: Int, matrix: MahalanobisMatrix,
                                 squared: Bool = false, execution: Execution = .default) throws -> [Float] {

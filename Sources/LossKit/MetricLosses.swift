@@ -66,9 +66,16 @@ func runTupleKernel(inputs: Int, rows: Int, dimension: Int, reduction: Reduction
 /// with `y` 1 for the same identity and 0 otherwise, D the metric's distance
 /// between row i of `x1` and of `x2`. Gradients wrt both inputs.
 /// - Parameters:
-///   - x1, x2: `[n, dimension]` features.
+///   - x1: `[n, dimension]` features, row i paired with row i of `x2`.
+///   - x2: `[n, dimension]` features.
 ///   - same: n values, 1 (same identity) or 0.
 ///   - margin: default 1.
+///   - dimension: the feature dimension d.
+///   - metric: the distance (``DistanceMetric``; default Euclidean).
+///   - form: ``ContrastiveForm/distance`` (default) or ``ContrastiveForm/squaredDistance``.
+///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
+///   - computeGradient: `false` skips the backward work (no gradient is returned).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 public func contrastiveLoss(x1: [Float], x2: [Float], same: [Float], dimension: Int, metric: DistanceMetric = .euclidean,
                             margin: Float = 1, form: ContrastiveForm = .distance, reduction: Reduction = .mean,
                             computeGradient: Bool = true, execution: Execution = .default) throws -> TupleLossResult {
@@ -90,6 +97,16 @@ public func contrastiveLoss(x1: [Float], x2: [Float], same: [Float], dimension: 
 /// `improved: true`, the improved triplet loss of Cheng et al. (2016), which
 /// adds `D(a, p)` to pull positives in. Gradients wrt anchor, positive, negative.
 /// - Parameter margin: default 0.3 (reid-strong-baseline).
+/// - Parameters:
+///   - anchor: `[n, dimension]` anchors.
+///   - positive: `[n, dimension]` positives (same identity as the anchor of their row).
+///   - negative: `[n, dimension]` negatives.
+///   - dimension: the feature dimension d.
+///   - metric: the distance (``DistanceMetric``; default Euclidean).
+///   - improved: adds D(a, p) to each term (improved triplet, Cheng et al. 2016).
+///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
+///   - computeGradient: `false` skips the backward work (no gradient is returned).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 public func tripletLoss(anchor: [Float], positive: [Float], negative: [Float], dimension: Int,
                         metric: DistanceMetric = .euclidean, margin: Float = 0.3, improved: Bool = false,
                         reduction: Reduction = .mean, computeGradient: Bool = true,
@@ -163,6 +180,12 @@ public enum NegativeMining: Sendable, Hashable {
 ///   - features: `[n, dimension]`.
 ///   - labels: n identity labels.
 ///   - margin: default 0.3; nil selects the soft margin.
+///   - dimension: the feature dimension d.
+///   - metric: the distance (``DistanceMetric``; default Euclidean).
+///   - mining: how each anchor's negative is picked (``NegativeMining``; default the hardest).
+///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
+///   - computeGradient: `false` skips the backward work (no gradient is returned).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 /// - Returns: the loss and `gradients[0]`, d loss / d features.
 public func triHardLoss(features: [Float], labels: [Int], dimension: Int, metric: DistanceMetric = .euclidean,
                         margin: Float? = 0.3, mining: NegativeMining = .hardest, reduction: Reduction = .mean,

@@ -60,6 +60,11 @@ public func huberLoss(predictions: [Float], targets: [Float], delta: Float = 1, 
 /// - Parameters:
 ///   - w: the width of the non-linear part, `> 0`, default 10.
 ///   - epsilon: its curvature, `> 0`, default 2.
+///   - predictions: n predictions.
+///   - targets: n targets, one per prediction / logit.
+///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
+///   - computeGradient: `false` skips the backward work (no gradient is returned).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 public func wingLoss(predictions: [Float], targets: [Float], w: Float = 10, epsilon: Float = 2,
                      reduction: Reduction = .mean, computeGradient: Bool = true,
                      execution: Execution = .default) throws -> LossResult {
@@ -104,6 +109,11 @@ public func focalRegressionLoss(predictions: [Float], targets: [Float], gamma: F
 ///   - a: shrinkage speed, default 10.
 ///   - c: localization of the shrinkage, default 0.2.
 ///   - weight: ``ShrinkageWeight``, default `exp(y)` (the paper's form).
+///   - predictions: n predictions.
+///   - targets: n targets, one per prediction / logit.
+///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
+///   - computeGradient: `false` skips the backward work (no gradient is returned).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 public func shrinkageLoss(predictions: [Float], targets: [Float], a: Float = 10, c: Float = 0.2,
                           weight: ShrinkageWeight = .exponentialTarget, reduction: Reduction = .mean,
                           computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {

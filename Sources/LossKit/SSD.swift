@@ -90,6 +90,8 @@ public func ssdDecode(loc: [Float], priors: [Float], variances: (Float, Float) =
 ///   - truths: ground-truth boxes, corner form (validated: finite, x1 <= x2, y1 <= y2).
 ///   - labels: one 0-based class per truth.
 ///   - priors: centre form `(cx, cy, w, h)`.
+///   - threshold: the IoU at or above which a prior matches a ground truth (default 0.5).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 /// - Returns: per prior, the matched truth index (-1 = background) and the
 ///   class target (0 = background, else label + 1).
 public func ssdMatch(truths: [Float], labels: [Int], priors: [Float], threshold: Float = 0.5,
@@ -138,6 +140,12 @@ public func ssdMatch(truths: [Float], labels: [Int], priors: [Float], threshold:
 ///   - priors: `P` priors, centre form.
 ///   - truths: per image, its ground-truth boxes (corner form, 4 values each).
 ///   - labels: per image, 0-based object classes in `0..<classes - 1`.
+///   - classes: the number of classes C (logits are `[rows, C]`, row-major).
+///   - threshold: the IoU at or above which a prior matches a ground truth (default 0.5).
+///   - negPosRatio: hard negatives per positive in each image (default 3).
+///   - variances: SSD's encoding variances for the centre and the size (default 0.1, 0.2).
+///   - computeGradient: `false` skips the backward work (no gradient is returned).
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 public func multiBoxLoss(loc: [Float], conf: [Float], priors: [Float], truths: [[Float]], labels: [[Int]],
                          classes: Int, threshold: Float = 0.5, negPosRatio: Float = 3,
                          variances: (Float, Float) = (0.1, 0.2), computeGradient: Bool = true,

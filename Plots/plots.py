@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""Draws LossKit's documentation figures as hand-written SVG under docs/.
+
+Every loss value and gradient is computed by LossKit itself: the script loads
+build/liblosskit.so (`make lib`) with ctypes and calls the C entry points with
+LOSSKIT_REDUCTION_NONE, so the figures show what the kernels compute.
+Python 3 standard library only.
+
+    python3 Plots/plots.py [--bench FILE] [--peers FILE] [--lib SO] [--out DIR]
+
+--bench takes `losskit-bench --json` lines, --peers `torch_peer.py --json`
+lines; without --bench the benchmark figure is skipped.
+"""
+import argparse
+import ctypes
+import json
+import math
+import sys
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+ROOT = Path(__file__).resolve().parent.parent
+# Okabe-Ito: distinguishable with colour-blindness and in greyscale print.
+PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
+FONT = "Helvetica, Arial, sans-serif"
+
+# ---------------------------------------------------------------------------
+# LossKit through ctypes
+# ---------------------------------------------------------------------------
+
+REDUCTION_NONE = 0            # losskit_reduction
+SHRINKAGE_WEIGHT_NONE = 1     # losskit_shrinkage_weight: weight(y) = 1
+F32 = ctypes.POINTER(ctypes.c_float)
+# Parameters between (pred, target, n) and (reduction, loss, grad, threads).
+PARAMS = {
+    "losskit_l1": [],
+    "losskit_mse": [],
+    "losskit_smooth_l1": [ctypes.c_float],                                  # beta
+    "losskit_wing": [ctypes.c_float, ctypes.c_float],                       # w, epsilon
+    "losskit_shrinkage": [ctypes.c_float, ctypes.c_float, ctypes.c_int],    # a, c, weight
+    "losskit_sigmoid_focal": [ctypes.c_float] * 3,                          # alpha, gamma, normalizer
+}
+
+
+class LossKit:
+    def __init__(self, path):
+        self.lib = ctypes.CDLL(str(path))
+        self.lib.losskit_status_string.restype = ctypes.c_char_p
+        self.lib.losskit_status_string.argtypes = [ctypes.c_int]
+        for name, params in PARAMS.items():
+            fn = getattr(self.lib, name)
+            fn.restype = ctypes.c_int
+            fn.argtypes = [F32, F32, ctypes.c_size_t] + params + [ctypes.c_int, F32, F32, ctypes.c_int]
+
+    def __call__(self, name, pred, target, *params):
+        """Per-element (loss, gradient wrt pred) lists; raises on a non-zero status."""
+        n = len(pred)
+        arr = ctypes.c_float * n
+        loss, grad = arr(), arr()
+        status = getattr(self.lib, name)(arr(*pred), arr(*target), n, *params,
+                                         REDUCTION_NONE, loss, grad, 1)
+        if status != 0:
+            msg = self.lib.losskit_status_string(status).decode()
+            raise RuntimeError(f"{name}{params}: status {status} ({msg})")
+        return list(loss), list(grad)
+
+
+# ---------------------------------------------------------------------------
+# SVG helpers
+# ---------------------------------------------------------------------------
+
+def num(v):
+    """Tick label: shortest form, typographic minus."""
+    s = f"{round(v, 9):.6g}"
+    return s.replace("-", "\u2212")
+
+
+def nice_ticks(lo, hi, count=6):
+    """Ticks at 1/2/2.5/5 x 10^k inside [lo, hi], about `count` of them."""
+    raw = (hi - lo) / max(count - 1, 1)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = min((m * mag for m in (1, 2, 2.5, 5, 10)), key=lambda st: abs(math.log(st / raw)))
+    first = math.ceil(lo / step - 1e-9)
+    return [(first + i) * step for i in range(int((hi - lo) / step + 1e-9) + 1)
+            if (first + i) * step <= hi + step * 1e-9]
+
+
+def text(x, y, s, size=12, anchor="start", color="#222", weight="normal", rotate=None):
+    tr = f' transform="rotate({rotate} {x:.1f} {y:.1f})"' if rotate is not None else ""
+    return (f'<text x="{x:.1f}" y="{y:.1f}" font-size="{size}" text-anchor="{anchor}" '
+            f'fill="{color}" font-weight="{weight}"{tr}>{escape(s)}</text>')
+
+
+def line(x1, y1, x2, y2, color="#222", width=1, dash=None):
+    d = f' stroke-dasharray="{dash}"' if dash else ""
+    return (f'<line x1="{x1:.1f}" y1="{y1:.1f}" x2="{x2:.1f}" y2="{y2:.1f}" '
+            f'stroke="{color}" stroke-width="{width}"{d}/>')
+
+
+def document(width, height, body):
+    return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" font-family="{FONT}">\n'
+            f'<rect width="{width}" height="{height}" fill="white"/>\n' + "\n".join(body) + "\n</svg>\n")
+
+
+def caption_lines(caption, x, y, size=11):
+    return [text(x, y + i * (size + 4), s, size=size, color="#555") for i, s in enumerate(caption.split("\n"))]
+
+
+def swatch(x, y, color, dash, kind):
+    """A legend key 26 px wide at (x, y): a line sample, or a filled box for bars."""
+    if kind == "box":
+        return f'<rect x="{x + 4:.1f}" y="{y - 5:.1f}" width="20" height="10" fill="{color}"/>'
+    return line(x, y, x + 26, y, color, 2.5, dash)
+
+
+def legend(entries, x, y, anchor_right=False, size=12):
+    """A boxed legend; entries: (label, colour, dash, kind); (x, y) is its top left or right corner."""
+    w = max(len(e[0]) for e in entries) * size * 0.6 + 46  # ~0.6 em a character (DejaVu Sans)
+    h = len(entries) * (size + 7) + 8
+    x0 = x - w if anchor_right else x
+    out = [f'<rect x="{x0:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h}" rx="4" '
+           f'fill="white" fill-opacity="0.9" stroke="#ccc"/>']
+    for i, (label, color, dash, kind) in enumerate(entries):
+        cy = y + 6 + (size + 7) * (i + 0.5)
+        out += [swatch(x0 + 8, cy, color, dash, kind), text(x0 + 40, cy + size * 0.35, label, size)]
+    return out
+
+
+def legend_row(entries, cx, y, size=12):
+    """A one-line legend centred on cx, for charts whose curves fill every corner."""
+    widths = [32 + len(e[0]) * size * 0.6 + 16 for e in entries]
+    x, out = cx - sum(widths) / 2, []
+    for (label, color, dash, kind), w in zip(entries, widths):
+        out += [swatch(x, y, color, dash, kind), text(x + 32, y + size * 0.35, label, size)]
+        x += w
+    return out
+
+
+class Chart:
+    """A single x-y line chart; lines are clipped to the plot area (ylim clips).
+    legend: "upper|lower left|right" inside the plot, or "top" (a row above it)."""
+    def __init__(self, title, xlabel, ylabel, xlim, ylim, caption="", legend="upper right",
+                 width=640, height=400):
+        self.title, self.xlabel, self.ylabel, self.caption = title, xlabel, ylabel, caption
+        self.xlim, self.ylim, self.w, self.h = xlim, ylim, width, height
+        n_caption = len(caption.split("\n")) if caption else 0
+        self.legend_at = legend
+        self.left, self.right, self.top = 66, 20, (66 if legend == "top" else 44)
+        self.bottom = 52 + 15 * n_caption
+        self.series, self.vlines = [], []
+
+    def px(self, x):
+        x0, x1 = self.xlim
+        return self.left + (x - x0) / (x1 - x0) * (self.w - self.left - self.right)
+
+    def py(self, y):
+        y0, y1 = self.ylim
+        return self.top + (y1 - y) / (y1 - y0) * (self.h - self.top - self.bottom)
+
+    def plot(self, xs, ys, label, color, dash=None):
+        """ys may hold None to break the line (a jump the curve should not bridge)."""
+        self.series.append((xs, ys, label, color, dash))
+
+    def vline(self, x, label):
+        self.vlines.append((x, label))
+
+    def svg(self):
+        L, T, R, B = self.left, self.top, self.w - self.right, self.h - self.bottom
+        out = [f'<clipPath id="plot"><rect x="{L}" y="{T}" width="{R - L}" height="{B - T}"/></clipPath>',
+               text(self.w / 2, 26, self.title, 15, "middle", weight="bold")]
+        # grid and ticks
+        for x in nice_ticks(*self.xlim):
+            out += [line(self.px(x), T, self.px(x), B, "#e6e6e6"), line(self.px(x), B, self.px(x), B + 5),
+                    text(self.px(x), B + 18, num(x), 11, "middle")]
+        for y in nice_ticks(*self.ylim):
+            out += [line(L, self.py(y), R, self.py(y), "#e6e6e6"), line(L - 5, self.py(y), L, self.py(y)),
+                    text(L - 8, self.py(y) + 4, num(y), 11, "end")]
+        if self.ylim[0] < 0 < self.ylim[1]:  # zero line for signed quantities (gradients)
+            out.append(line(L, self.py(0), R, self.py(0), "#999"))
+        for x, label in self.vlines:
+            out += [line(self.px(x), T, self.px(x), B, "#777", 1, "4 3"),
+                    text(self.px(x) + 4, T + 14, label, 11, color="#555")]
+        out.append(f'<rect x="{L}" y="{T}" width="{R - L}" height="{B - T}" fill="none" stroke="#222"/>')
+        # curves: one path per unbroken run of points; the first listed is drawn last (on top)
+        for xs, ys, label, color, dash in reversed(self.series):
+            d, pen_down = [], False
+            for x, y in zip(xs, ys):
+                if y is None or not math.isfinite(y):
+                    pen_down = False
+                    continue
+                d.append(f'{"L" if pen_down else "M"}{self.px(x):.2f},{self.py(y):.2f}')
+                pen_down = True
+            dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+            out.append(f'<path d="{" ".join(d)}" fill="none" stroke="{color}" stroke-width="2.2" '
+                       f'stroke-linejoin="round"{dash_attr} clip-path="url(#plot)"/>')
+        # axis labels, caption, legend
+        out.append(text((L + R) / 2, B + 36, self.xlabel, 13, "middle"))
+        out.append(text(18, (T + B) / 2, self.ylabel, 13, "middle", rotate=-90))
+        if self.caption:
+            out += caption_lines(self.caption, 10, B + 58)
+        entries = [(s[2], s[3], s[4], "line") for s in self.series]
+        if self.legend_at == "top":
+            return document(self.w, self.h, out + legend_row(entries, self.w / 2, T - 16))
+        vertical, horizontal = self.legend_at.split()
+        ly = T + 10 if vertical == "upper" else B - 10 - len(entries) * 19 - 8
+        out += legend(entries, R - 10 if horizontal == "right" else L + 10, ly, horizontal == "right")
+        return document(self.w, self.h, out)
+
+
+# ---------------------------------------------------------------------------
+# Figures 1-3: the losses, from LossKit
+# ---------------------------------------------------------------------------
+
+def focal_figures(lk):
+    gammas = [0, 0.5, 1, 2, 5]
+    pt = [i / 1000 for i in range(1, 1000)]
+    logits = [math.log(p / (1 - p)) for p in pt]  # target 1, so p_t = sigmoid(x)
+    ones = [1.0] * len(pt)
+    # alpha = -1 disables the alpha_t weighting; normalizer 0 = none
+    results = {g: lk("losskit_sigmoid_focal", logits, ones, -1.0, g, 0.0) for g in gammas}
+    # the steepest gradient is not cross-entropy's: report it, and size the axis to show it
+    g_min = min(results[gammas[-1]][1])
+    loss_chart = Chart("Sigmoid focal loss (Lin et al. 2017)", "probability of the ground-truth class p\u209c",
+                       "loss", (0, 1), (0, 5), legend="upper right", caption=
+                       "FL(p\u209c) = \u2212(1 \u2212 p\u209c)^\u03b3 log p\u209c from losskit_sigmoid_focal "
+                       "(alpha < 0: no \u03b1 weighting), target 1,\nlogit x = logit(p\u209c). "
+                       "\u03b3 > 0 shrinks the loss of well-classified examples (p\u209c > 0.5).")
+    grad_chart = Chart("Sigmoid focal loss: gradient wrt the logit", "probability of the ground-truth class p\u209c",
+                       "\u2202FL / \u2202x", (0, 1), (math.floor(g_min * 10 - 0.5) / 10, 0.05), legend="lower right", caption=
+                       "Gradients from losskit_sigmoid_focal (target 1, no \u03b1). \u03b3 = 0 is cross-entropy, "
+                       "p\u209c \u2212 1. Larger \u03b3 silences\nwell-classified examples, and pushes harder "
+                       f"than cross-entropy on hard ones (down to {num(round(g_min, 2))} for \u03b3 = {gammas[-1]}).")
+    for gamma, color in zip(gammas, PALETTE):
+        loss, grad = results[gamma]
+        label = f"\u03b3 = {gamma:g}" + (" (cross-entropy)" if gamma == 0 else "")
+        loss_chart.plot(pt, loss, label, color)
+        grad_chart.plot(pt, grad, label, color)
+    return {"focal_loss.svg": loss_chart.svg(), "focal_gradient.svg": grad_chart.svg()}
+
+
+def wing_figures(lk):
+    r = [i / 20 for i in range(-300, 301)]  # includes r = 0 exactly
+    zeros = [0.0] * len(r)
+    # (label, entry point, parameters, dash, gradient jumps at 0); the first is drawn on top,
+    # Smooth L1 dashed because it coincides with L1 (and Wing) where |r| > 1
+    curves = [("Wing (w = 10, \u03b5 = 2)", "losskit_wing", (10.0, 2.0), None, True),
+              ("Smooth L1 (\u03b2 = 1)", "losskit_smooth_l1", (1.0,), "6 4", False),
+              ("L1", "losskit_l1", (), None, True),
+              ("L2 (MSE, r\u00b2)", "losskit_mse", (), None, False)]
+    loss_chart = Chart("Wing loss vs L1, L2 and Smooth L1", "residual r = prediction \u2212 target",
+                       "loss", (-15, 15), (0, 30), legend="top", caption=
+                       "Values from LossKit (target 0). L2 is LossKit's MSE, r\u00b2 (not \u00bdr\u00b2); "
+                       "y is clipped at 30, so it leaves\nthe plot at |r| \u2248 5.5. Wing is logarithmic "
+                       "for |r| < w and L1 shifted up by w ln(1 + w/\u03b5) \u2212 w beyond.")
+    grad_chart = Chart("Gradients: Wing vs L1, L2 and Smooth L1", "residual r = prediction \u2212 target",
+                       "\u2202loss / \u2202r", (-15, 15), (-6, 6), legend="top", caption=
+                       "Gradients from LossKit (target 0). L2's gradient 2r is clipped at \u00b16 (|r| > 3). "
+                       "Wing's is w / (\u03b5 + |r|) sign(r)\nnear 0 (up to \u00b15) and \u00b11 beyond |r| = w; "
+                       "Wing and L1 jump at r = 0 (LossKit gives 0 there; not drawn).")
+    for (label, fn, params, dash, jumps), color in zip(curves, PALETTE):
+        loss, grad = lk(fn, r, zeros, *params)
+        if jumps:  # sign(r) discontinuity: do not draw a vertical segment through 0
+            grad = [None if x == 0 else g for x, g in zip(r, grad)]
+        loss_chart.plot(r, loss, label, color, dash)
+        grad_chart.plot(r, grad, label, color, dash)
+    return {"wing_vs_others.svg": loss_chart.svg(), "wing_gradient.svg": grad_chart.svg()}
+
+
+def shrinkage_figure(lk):
+    a, c = 10.0, 0.2
+    l = [i / 500 for i in range(1, 501)]  # l = 0 excluded: the factor is loss / l^2
+    loss, _ = lk("losskit_shrinkage", l, [0.0] * len(l), a, c, SHRINKAGE_WEIGHT_NONE)
+    factor = [v / (x * x) for v, x in zip(loss, l)]
+    chart = Chart("Shrinkage loss (Lu et al. 2018, DSLT)", "absolute residual l = |prediction \u2212 target|",
+                  "value", (0, 1), (0, 1), legend="top", caption=
+                  "a = 10, c = 0.2, no target weighting (LOSSKIT_SHRINKAGE_WEIGHT_NONE). "
+                  "Loss from losskit_shrinkage,\nfactor = loss / l\u00b2. Easy samples (l < c) are "
+                  "down-weighted; hard ones keep nearly the full L2 penalty.")
+    # the dashed L2 is listed before the loss so that it is drawn over it where they coincide
+    chart.plot(l, factor, "factor 1 / (1 + exp(a (c \u2212 l)))", PALETTE[2])
+    chart.plot(l, [x * x for x in l], "L2 loss l\u00b2", PALETTE[1], dash="6 4")
+    chart.plot(l, loss, "shrinkage loss l\u00b2 \u00b7 factor", PALETTE[0])
+    chart.vline(c, "l = c")
+    return {"shrinkage.svg": chart.svg()}
+
+
+# ---------------------------------------------------------------------------
+# Figure 4: benchmark bars
+# ---------------------------------------------------------------------------
+
+def read_jsonl(path):
+    """JSON objects from a file, ignoring non-JSON lines (progress, errors)."""
+    rows = []
+    for raw in Path(path).read_text().splitlines():
+        try:
+            row = json.loads(raw)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            rows.append(row)
+    return rows
+
+
+def bench_figure(bench_rows, peer_rows):
+    c_rows = [r for r in bench_rows if r.get("path") == "c" and "workload" in r]
+    workloads = list(dict.fromkeys(r["workload"] for r in c_rows))
+    threads = sorted({r["threads"] for r in c_rows})
+    pct = {(r["workload"], r["threads"]): r.get("roofline_pct") for r in c_rows}
+    c_ms = {(r["workload"], r["threads"]): r["ms"] for r in c_rows}
+    torch_ms = {r["workload"]: r["ms"] for r in peer_rows if r.get("path") == "torch" and r.get("threads") == 1}
+    speedup = {w: torch_ms[w] / c_ms[(w, 1)] for w in workloads if w in torch_ms and (w, 1) in c_ms}
+    if not workloads:
+        sys.exit("no C-path rows (path \"c\") in the --bench file: nothing to draw")
+
+    # same width with or without the PyTorch panel: the roofline panel takes its room
+    row_h, label_w, top, width = 30, 160, 106, 774
+    gap, right_w = (40, 220) if speedup else (0, 0)
+    left_w = width - label_w - gap - right_w - 24
+    bottom = top + row_h * len(workloads)
+    height = bottom + 84
+    out = [text(width / 2, 26, "LossKit C kernels: roofline share" + (" and speed-up over PyTorch" if speedup else ""),
+                15, "middle", weight="bold")]
+
+    # left panel: % of the roofline ceiling, one bar per thread count
+    x0 = label_w
+    hi = max(100, max((v for v in pct.values() if v is not None), default=0) * 1.08)
+    ticks = nice_ticks(0, hi, 6)
+    hi = max(hi, ticks[-1])
+    sx = lambda v: x0 + v / hi * left_w
+    out.append(text(x0 + left_w / 2, top - 28, "% of roofline ceiling (C path)", 13, "middle", weight="bold"))
+    for t in ticks:
+        out += [line(sx(t), top, sx(t), bottom, "#e6e6e6"), text(sx(t), bottom + 16, num(t), 11, "middle")]
+    out += [line(sx(100), top - 6, sx(100), bottom, "#555", 1.2, "5 3"),
+            text(sx(100), top - 9, "ceiling", 10, "middle", color="#555")]
+    bar_h = (row_h - 8) / len(threads)
+    for i, w in enumerate(workloads):
+        y = top + i * row_h
+        out.append(text(x0 - 8, y + row_h / 2 + 4, w, 12, "end"))
+        for j, t in enumerate(threads):
+            v = pct.get((w, t))
+            if v is None:
+                continue
+            by = y + 4 + j * bar_h
+            out.append(f'<rect x="{x0}" y="{by:.1f}" width="{sx(v) - x0:.1f}" height="{bar_h - 1:.1f}" '
+                       f'fill="{PALETTE[j % len(PALETTE)]}"/>')
+            out.append(text(sx(v) + 3, by + bar_h - 3, f"{v:.0f}%", 10))
+    out.append(line(x0, top, x0, bottom))
+    out.append(line(x0, bottom, x0 + left_w, bottom))
+
+    # right panel: speed-up over PyTorch at 1 thread, log scale from 1x
+    if speedup:
+        x1 = x0 + left_w + gap
+        lo_dec = math.floor(math.log10(min(1.0, min(speedup.values()))))
+        hi_dec = max(math.ceil(math.log10(max(speedup.values()))), lo_dec + 1)
+        sl = lambda v: x1 + (math.log10(v) - lo_dec) / (hi_dec - lo_dec) * right_w
+        out.append(text(x1 + right_w / 2, top - 28, "speed-up over PyTorch, 1 thread", 13, "middle", weight="bold"))
+        for d in range(lo_dec, hi_dec + 1):
+            for m in (1, 3):
+                v = m * 10.0 ** d
+                if v <= 10.0 ** hi_dec:
+                    out += [line(sl(v), top, sl(v), bottom, "#e6e6e6" if m == 3 else "#cfcfcf"),
+                            text(sl(v), bottom + 16, f"{v:g}\u00d7", 11, "middle")]
+        for i, w in enumerate(workloads):
+            if w not in speedup:
+                continue
+            y, s = top + i * row_h, speedup[w]
+            a, b = sorted((sl(1.0), sl(s)))
+            out.append(f'<rect x="{a:.1f}" y="{y + 6:.1f}" width="{b - a:.1f}" height="{row_h - 12}" fill="#7f7f7f"/>')
+            out.append(text(b + 3, y + row_h / 2 + 4, f"{s:.1f}\u00d7", 11))
+        out.append(line(sl(1.0), top, sl(1.0), bottom, "#222"))
+        out.append(line(x1, bottom, x1 + right_w, bottom))
+
+    out += legend_row([(f"{t} thread{'s' if t != 1 else ''}", PALETTE[j % len(PALETTE)], None, "box")
+                       for j, t in enumerate(threads)], x0 + left_w / 2, 50)
+    machine = next((r for r in bench_rows if "machine" in r), None)
+    note = "Roofline ceiling: streaming bandwidth or OpenBLAS SGEMM, measured on the same machine."
+    if speedup:
+        note += "\nSpeed-up = PyTorch median ms / LossKit C median ms, both at 1 thread (log scale)."
+    if machine:
+        note += f"\nMachine: {machine['machine']}, ISA path {machine.get('isa', '?')}."
+    out += caption_lines(note, 10, bottom + 40)
+    return {"bench.svg": document(width, height, out)}
+
+
+# ---------------------------------------------------------------------------
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--bench", help="losskit-bench --json output (enables docs/bench.svg)")
+    ap.add_argument("--peers", help="torch_peer.py --json output (adds the PyTorch speed-up)")
+    ap.add_argument("--lib", default=ROOT / "build" / "liblosskit.so", type=Path)
+    ap.add_argument("--out", default=ROOT / "docs", type=Path)
+    args = ap.parse_args()
+    if not args.lib.exists():
+        sys.exit(f"{args.lib} not found: run `make lib` first")
+    lk = LossKit(args.lib)
+
+    figures = {**focal_figures(lk), **wing_figures(lk), **shrinkage_figure(lk)}
+    if args.bench:
+        figures.update(bench_figure(read_jsonl(args.bench), read_jsonl(args.peers) if args.peers else []))
+    else:
+        print("no --bench file: skipping bench.svg")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, svg in figures.items():
+        (args.out / name).write_text(svg, encoding="utf-8")
+        print(f"wrote {args.out / name}")
+
+
+if __name__ == "__main__":
+    main()
