@@ -48,7 +48,8 @@ let targets: [Target] = [
     .target(
         name: "LossKitDifferentiation",
         dependencies: ["LossKit"],
-        path: "Sources/LossKitDifferentiation"
+        path: "Sources/LossKitDifferentiation",
+        exclude: ["README.md"]
     ),
     // `make bench`: the workloads of BENCHMARKS.md, and the machine's own ceilings.
     .target(

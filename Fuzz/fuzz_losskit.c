@@ -76,7 +76,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         float ll, lc;
         if (P && T * 4 <= total && classes >= 2)
             losskit_multibox_loss(x, x + 4 * P, 1, P, classes, t, x, y, counts, p1, fabsf(p2), 0.1f, 0.2f,
-                                  &ll, &lc, G ? g : NULL, NULL, NULL, threads);
+                                  &ll, &lc, G ? g : NULL, G && (flags & 8) ? g + 4 * P : NULL, NULL, threads);
+        if (flags & 64) losskit_release_scratch(); /* the next call allocates its scratch again */
         break; }
     case 17: { /* distances rr x rr2 of dimension dd, into the loss buffer */
         size_t rr2 = rr ? total / (rr * dd) : 0;

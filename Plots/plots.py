@@ -30,15 +30,26 @@ FONT = "Helvetica, Arial, sans-serif"
 
 REDUCTION_NONE = 0            # losskit_reduction
 SHRINKAGE_WEIGHT_NONE = 1     # losskit_shrinkage_weight: weight(y) = 1
+IGNORE_INDEX = -100           # softmax losses: no row of ours is ignored
 F32 = ctypes.POINTER(ctypes.c_float)
+I64 = ctypes.POINTER(ctypes.c_int64)
 # Parameters between (pred, target, n) and (reduction, loss, grad, threads).
 PARAMS = {
     "losskit_l1": [],
     "losskit_mse": [],
     "losskit_smooth_l1": [ctypes.c_float],                                  # beta
+    "losskit_huber": [ctypes.c_float],                                      # delta
     "losskit_wing": [ctypes.c_float, ctypes.c_float],                       # w, epsilon
+    "losskit_adaptive_wing": [ctypes.c_float] * 4,                          # alpha, omega, epsilon, theta
+    "losskit_focal_regression": [ctypes.c_float],                           # gamma
     "losskit_shrinkage": [ctypes.c_float, ctypes.c_float, ctypes.c_int],    # a, c, weight
+    "losskit_bce_logits": [F32, ctypes.c_size_t],                           # pos_weight, pos_weight_count
     "losskit_sigmoid_focal": [ctypes.c_float] * 3,                          # alpha, gamma, normalizer
+}
+# Softmax losses: parameters between (logits, labels, rows, classes) and (reduction, loss, grad, threads).
+ROW_PARAMS = {
+    "losskit_softmax_ce": [F32, ctypes.c_int64, ctypes.c_float],            # class_weights, ignore_index, label_smoothing
+    "losskit_softmax_focal": [ctypes.c_float, ctypes.c_float, ctypes.c_int64],  # alpha, gamma, ignore_index
 }
 
 
@@ -51,6 +62,16 @@ class LossKit:
             fn = getattr(self.lib, name)
             fn.restype = ctypes.c_int
             fn.argtypes = [F32, F32, ctypes.c_size_t] + params + [ctypes.c_int, F32, F32, ctypes.c_int]
+        for name, params in ROW_PARAMS.items():
+            fn = getattr(self.lib, name)
+            fn.restype = ctypes.c_int
+            fn.argtypes = ([F32, I64, ctypes.c_size_t, ctypes.c_size_t] + params
+                           + [ctypes.c_int, F32, F32, ctypes.c_int])
+
+    def check(self, name, params, status):
+        if status != 0:
+            msg = self.lib.losskit_status_string(status).decode()
+            raise RuntimeError(f"{name}{params}: status {status} ({msg})")
 
     def __call__(self, name, pred, target, *params):
         """Per-element (loss, gradient wrt pred) lists; raises on a non-zero status."""
@@ -59,10 +80,19 @@ class LossKit:
         loss, grad = arr(), arr()
         status = getattr(self.lib, name)(arr(*pred), arr(*target), n, *params,
                                          REDUCTION_NONE, loss, grad, 1)
-        if status != 0:
-            msg = self.lib.losskit_status_string(status).decode()
-            raise RuntimeError(f"{name}{params}: status {status} ({msg})")
+        self.check(name, params, status)
         return list(loss), list(grad)
+
+    def rows(self, name, logits, labels, *params):
+        """Softmax losses over rows of logits (lists of equal length) with int labels:
+        (per-row loss, per-row gradient lists wrt the logits); raises on a non-zero status."""
+        rows, classes = len(logits), len(logits[0])
+        flat = (ctypes.c_float * (rows * classes))(*(v for row in logits for v in row))
+        loss, grad = (ctypes.c_float * rows)(), (ctypes.c_float * (rows * classes))()
+        status = getattr(self.lib, name)(flat, (ctypes.c_int64 * rows)(*labels), rows, classes, *params,
+                                         REDUCTION_NONE, loss, grad, 1)
+        self.check(name, params, status)
+        return list(loss), [list(grad[i * classes:(i + 1) * classes]) for i in range(rows)]
 
 
 # ---------------------------------------------------------------------------
@@ -115,9 +145,13 @@ def swatch(x, y, color, dash, kind):
     return line(x, y, x + 26, y, color, 2.5, dash)
 
 
+def legend_width(entries, size=12):
+    return max(len(e[0]) for e in entries) * size * 0.6 + 46  # ~0.6 em a character (DejaVu Sans)
+
+
 def legend(entries, x, y, anchor_right=False, size=12):
     """A boxed legend; entries: (label, colour, dash, kind); (x, y) is its top left or right corner."""
-    w = max(len(e[0]) for e in entries) * size * 0.6 + 46  # ~0.6 em a character (DejaVu Sans)
+    w = legend_width(entries, size)
     h = len(entries) * (size + 7) + 8
     x0 = x - w if anchor_right else x
     out = [f'<rect x="{x0:.1f}" y="{y:.1f}" width="{w:.1f}" height="{h}" rx="4" '
@@ -140,7 +174,8 @@ def legend_row(entries, cx, y, size=12):
 
 class Chart:
     """A single x-y line chart; lines are clipped to the plot area (ylim clips).
-    legend: "upper|lower left|right" inside the plot, or "top" (a row above it)."""
+    legend: "upper|lower left|right" inside the plot, "top" (a row above it) or "outside"
+    (a box right of the plot, which widens the SVG beyond `width`)."""
     def __init__(self, title, xlabel, ylabel, xlim, ylim, caption="", legend="upper right",
                  width=640, height=400):
         self.title, self.xlabel, self.ylabel, self.caption = title, xlabel, ylabel, caption
@@ -168,8 +203,10 @@ class Chart:
 
     def svg(self):
         L, T, R, B = self.left, self.top, self.w - self.right, self.h - self.bottom
+        entries = [(s[2], s[3], s[4], "line") for s in self.series]
+        doc_w = R + 14 + legend_width(entries) + 10 if self.legend_at == "outside" else self.w
         out = [f'<clipPath id="plot"><rect x="{L}" y="{T}" width="{R - L}" height="{B - T}"/></clipPath>',
-               text(self.w / 2, 26, self.title, 15, "middle", weight="bold")]
+               text(doc_w / 2, 26, self.title, 15, "middle", weight="bold")]
         # grid and ticks
         for x in nice_ticks(*self.xlim):
             out += [line(self.px(x), T, self.px(x), B, "#e6e6e6"), line(self.px(x), B, self.px(x), B + 5),
@@ -200,7 +237,8 @@ class Chart:
         out.append(text(18, (T + B) / 2, self.ylabel, 13, "middle", rotate=-90))
         if self.caption:
             out += caption_lines(self.caption, 10, B + 58)
-        entries = [(s[2], s[3], s[4], "line") for s in self.series]
+        if self.legend_at == "outside":
+            return document(round(doc_w), self.h, out + legend(entries, R + 14, T))
         if self.legend_at == "top":
             return document(self.w, self.h, out + legend_row(entries, self.w / 2, T - 16))
         vertical, horizontal = self.legend_at.split()
@@ -210,7 +248,7 @@ class Chart:
 
 
 # ---------------------------------------------------------------------------
-# Figures 1-3: the losses, from LossKit
+# The loss figures, from LossKit
 # ---------------------------------------------------------------------------
 
 def focal_figures(lk):
@@ -286,8 +324,104 @@ def shrinkage_figure(lk):
     return {"shrinkage.svg": chart.svg()}
 
 
+def leaves_at(xs, ys, lo, hi):
+    """The smallest |x| at which the curve leaves [lo, hi] (to say so in a caption)."""
+    return min((abs(x) for x, y in zip(xs, ys) if y is not None and not lo <= y <= hi), default=None)
+
+
+def regression_figures(lk):
+    """Every elementwise regression loss of LossKit over r in [-4, 4]."""
+    r = [i / 100 for i in range(-400, 401)]  # includes r = 0 exactly
+    zeros = [0.0] * len(r)
+    aw_y = 1.0  # Adaptive Wing's exponent is alpha - y: give it a target, the others target 0
+    aw, fr, mse = "Adaptive Wing (y = 1)", "focal regression |r|\u00b3 (\u03b3 = 1)", "MSE (r\u00b2)"
+    # (label, entry point, pred, target, parameters, colour, dash, gradient jumps at 0).
+    # The first is drawn on top: Huber = Smooth L1 here (beta = delta = 1), and both = L1's
+    # gradient for |r| > 1, so they are dashed over each other; shrinkage is dashed over MSE.
+    curves = [
+        ("Huber (\u03b4 = 1)", "losskit_huber", r, zeros, (1.0,), PALETTE[3], "2 3", False),
+        ("Smooth L1 (\u03b2 = 1)", "losskit_smooth_l1", r, zeros, (1.0,), PALETTE[2], "7 4", False),
+        ("L1", "losskit_l1", r, zeros, (), PALETTE[6], None, True),
+        ("shrinkage (a = 10, c = 0.2)", "losskit_shrinkage", r, zeros, (10.0, 0.2, SHRINKAGE_WEIGHT_NONE),
+         PALETTE[5], "7 4", False),
+        (mse, "losskit_mse", r, zeros, (), PALETTE[1], None, False),
+        (fr, "losskit_focal_regression", r, zeros, (1.0,), "#7F7F7F", None, False),
+        ("Wing (w = 10, \u03b5 = 2)", "losskit_wing", r, zeros, (10.0, 2.0), PALETTE[0], None, True),
+        (aw, "losskit_adaptive_wing", [x + aw_y for x in r], [aw_y] * len(r), (2.1, 14.0, 1.0, 0.5),
+         PALETTE[4], None, False),
+    ]
+    y_max, g_max = 12, 12
+    results = {}
+    for label, fn, pred, target, params, color, dash, jumps in curves:
+        loss, grad = lk(fn, pred, target, *params)
+        if jumps:  # sign(r) discontinuity: do not draw a vertical segment through 0
+            grad = [None if x == 0 else g for x, g in zip(r, grad)]
+        results[label] = (loss, grad)
+    out_l = {k: leaves_at(r, v[0], 0, y_max) for k, v in results.items()}
+    out_g = {k: leaves_at(r, v[1], -g_max, g_max) for k, v in results.items()}
+    aw_grad = results[aw][1]
+    aw_peak = max(aw_grad)
+    setup = ("Values from LossKit, target 0, except Adaptive Wing (\u03b1 = 2.1, \u03c9 = 14, \u03b5 = 1, "
+             "\u03b8 = 0.5): target y = 1 (exponent \u03b1 \u2212 y = 1.1),\nplotted against "
+             "prediction \u2212 target. Shrinkage without target weighting. Smooth L1 (\u03b2 = 1) and "
+             "Huber (\u03b4 = 1) are the same\nfunction here (Huber dotted over Smooth L1). ")
+    loss_chart = Chart("Regression losses in LossKit", "residual r = prediction \u2212 target", "loss",
+                       (-4, 4), (0, y_max), legend="outside", width=700, height=500, caption=setup +
+                       f"y is clipped at {y_max}: Adaptive Wing leaves the plot at |r| \u2248 {out_l[aw]:.1f}, "
+                       f"focal regression at {out_l[fr]:.1f},\nMSE and shrinkage at {out_l[mse]:.1f}. "
+                       "Shrinkage \u2248 r\u00b2 for |r| > 0.6. Wing is in its logarithmic part here (|r| < w).")
+    grad_chart = Chart("Regression losses: gradient wrt the prediction", "residual r = prediction \u2212 target",
+                       "\u2202loss / \u2202r", (-4, 4), (-g_max, g_max), legend="outside", width=700, height=500,
+                       caption=setup +
+                       f"y is clipped at \u00b1{g_max}: focal regression's 3r\u00b2 leaves at |r| \u2248 "
+                       f"{out_g[fr]:.1f}.\nL1, Smooth L1 and Huber are all \u00b11 for |r| > 1. L1 and Wing jump at "
+                       "r = 0 (LossKit gives 0 there; not drawn). Adaptive Wing's is\ncontinuous at 0 but rises "
+                       f"almost vertically (\u221d |r|^0.1), peaks at {aw_peak:.1f} near |r| = "
+                       f"{abs(r[aw_grad.index(aw_peak)]):.1f} and is constant, {aw_grad[-1]:.1f}, for |r| \u2265 \u03b8.")
+    for label, fn, pred, target, params, color, dash, jumps in curves:
+        loss, grad = results[label]
+        loss_chart.plot(r, loss, label, color, dash)
+        grad_chart.plot(r, grad, label, color, dash)
+    return {"regression_losses.svg": loss_chart.svg(), "regression_gradients.svg": grad_chart.svg()}
+
+
+def classification_figures(lk):
+    """Binary and 2-class softmax losses against the logit of the true class (target 1)."""
+    x = [i / 100 for i in range(-600, 601)]
+    ones = [1.0] * len(x)
+    two_class = [[v, 0.0] for v in x]  # the true class (label 0) has logit x, the other 0
+    labels = [0] * len(x)
+    bce = lk("losskit_bce_logits", x, ones, None, 0)  # no pos_weight
+    sfocal = lk("losskit_sigmoid_focal", x, ones, 0.25, 2.0, 0.0)  # normalizer 0 = none
+    ce_loss, ce_grad = lk.rows("losskit_softmax_ce", two_class, labels, None, IGNORE_INDEX, 0.0)
+    fo_loss, fo_grad = lk.rows("losskit_softmax_focal", two_class, labels, 0.25, 2.0, IGNORE_INDEX)
+    # (label, (loss, gradient wrt x), colour, dash); the first is drawn on top, so the dashed
+    # softmax curves are listed before the sigmoid curves they coincide with
+    curves = [("softmax CE, 2 classes", (ce_loss, [g[0] for g in ce_grad]), PALETTE[1], "7 4"),
+              ("BCE with logits", bce, PALETTE[0], None),
+              ("softmax focal (same \u03b1, \u03b3), 2 classes", (fo_loss, [g[0] for g in fo_grad]), PALETTE[3], "7 4"),
+              ("sigmoid focal (\u03b1 = 0.25, \u03b3 = 2)", sfocal, PALETTE[2], None)]
+    g_min = min(sfocal[1])
+    setup = ("from LossKit, target 1, no pos_weight, class weights or label smoothing. Softmax: "
+             "2 classes,\nlogits (x, 0) with the true class first, so p = sigmoid(x): softmax CE equals BCE "
+             "and softmax\nfocal equals sigmoid focal (same \u03b1, \u03b3); the softmax curves are dashed "
+             "over the sigmoid ones.\n")
+    loss_chart = Chart("Classification losses in LossKit", "logit of the true class x", "loss",
+                       (-6, 6), (0, 6.5), legend="upper right", width=700, height=480, caption="Values " + setup +
+                       "Focal loss is \u03b1 (1 \u2212 p)^\u03b3 times BCE: small where p is large.")
+    grad_chart = Chart("Classification losses: gradient wrt the logit", "logit of the true class x",
+                       "\u2202loss / \u2202x", (-6, 6), (-1.05, 0.05), legend="lower right", width=700, height=480,
+                       caption="Gradients wrt x " + setup + "BCE's is p \u2212 1 (the other logit's gradient is "
+                       f"its negative). Focal's is steepest, {num(round(g_min, 3))},\nnear x = "
+                       f"{num(round(x[sfocal[1].index(g_min)], 1))} and tends to \u2212\u03b1 as x \u2192 \u2212\u221e.")
+    for label, (loss, grad), color, dash in curves:
+        loss_chart.plot(x, loss, label, color, dash)
+        grad_chart.plot(x, grad, label, color, dash)
+    return {"classification_losses.svg": loss_chart.svg(), "classification_gradients.svg": grad_chart.svg()}
+
+
 # ---------------------------------------------------------------------------
-# Figure 4: benchmark bars
+# The benchmark figure
 # ---------------------------------------------------------------------------
 
 def read_jsonl(path):
@@ -397,7 +531,8 @@ def main():
         sys.exit(f"{args.lib} not found: run `make lib` first")
     lk = LossKit(args.lib)
 
-    figures = {**focal_figures(lk), **wing_figures(lk), **shrinkage_figure(lk)}
+    figures = {**focal_figures(lk), **wing_figures(lk), **shrinkage_figure(lk),
+               **regression_figures(lk), **classification_figures(lk)}
     if args.bench:
         figures.update(bench_figure(read_jsonl(args.bench), read_jsonl(args.peers) if args.peers else []))
     else:
