@@ -265,7 +265,7 @@ static void image_task(void *ctx, size_t b) {
             j->sel_y[k] = tg[p];
             j->sel_rows[k++] = r0 + p;
         }
-        if (j->grad_conf) memset(j->grad_conf + r0 * C, 0, sizeof(float) * P * C);
+        if (j->grad_conf) lk_zero_streaming(j->grad_conf + r0 * C, P * C);
     } else { /* image b's rows are [count[b], count[b + 1]) of the compact block */
         size_t k1 = b + 1 < j->batch ? j->count[b + 1] : j->nsel;
         for (size_t k = j->count[b]; k < k1; k++)

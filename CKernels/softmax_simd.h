@@ -94,10 +94,42 @@ V_INLINE void VFN(ce_rows4)(const sm_ctx *c, size_t i0, size_t lane0, vf *S, flo
 
 #if LK_SIMD == 512
 /* Few classes (SSD's 21, VOC, COCO's 81 does not qualify): 16 rows at once,
- * transposed by gathers so that lane r holds row r. Every reduction over the
- * classes is then vertical - no horizontal max or sum, no half-empty vectors,
- * one log per 16 rows - and the gradient goes back by scatters. */
+ * transposed so that lane r holds row r. Every reduction over the classes is
+ * then vertical - no horizontal max or sum, no half-empty vectors, one log per
+ * 16 rows. The transposition: gathers where they are fast (Intel), else 16
+ * row loads per 16 columns and an in-register 16 x 16 transpose (64 shuffles),
+ * and the same way back for the gradient. */
 #define SM_TRANSPOSED_MAX_CLASSES 32
+
+/* r[i][j] <- r[j][i]: 32-bit, then 64-bit interleaves, then two rounds of
+ * 128-bit lane shuffles. */
+V_INLINE void VFN(transpose16)(__m512 r[16]) {
+    __m512 t[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) {
+        __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+        __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+        r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+        r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+        r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+        r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
+    }
+}
 V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
     const size_t C = c->classes;
     const bool smooth = c->eps > 0.0f;
@@ -118,10 +150,19 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
     const __m512i yv = _mm512_loadu_si512(ylab);
     vf xs[SM_TRANSPOSED_MAX_CLASSES];
     vf m = v_set(-INFINITY);
-    for (size_t k = 0; k < C; k++) {
-        xs[k] = _mm512_i32gather_ps(idx, base + k, 4);
-        m = v_max(xs[k], m);
+    if (c->fast_gathers) {
+        for (size_t k = 0; k < C; k++) xs[k] = _mm512_i32gather_ps(idx, base + k, 4);
+    } else {
+        for (size_t h = 0; h < C; h += 16) { /* columns h .. h + w - 1 */
+            size_t w = C - h < 16 ? C - h : 16;
+            __m512 r[16];
+            for (int row = 0; row < 16; row++)
+                r[row] = w == 16 ? v_load(base + row * C + h) : v_load_first(base + row * C + h, w);
+            VFN(transpose16)(r);
+            for (size_t k = 0; k < w; k++) xs[h + k] = r[k];
+        }
     }
+    for (size_t k = 0; k < C; k++) m = v_max(xs[k], m);
     vf S = v_zero(), xy = v_zero(), wx = v_zero();
     for (size_t k = 0; k < C; k++) {
         vf d = v_sub(xs[k], m);
@@ -143,22 +184,36 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
         coef = v_zero_unless(valid, coef);
         vf bs = v_zero_unless(valid, v_set(c->gscale * bb));
         vf onehot = v_mul(v_set(c->gscale), a);
-        /* back to rows through an L1 block: scatters cost more than gathers */
-        float scratch[SM_TRANSPOSED_MAX_CLASSES * 16] __attribute__((aligned(64)));
-        for (size_t k = 0; k < C; k++) {
+        for (size_t k = 0; k < C; k++) { /* the gradient, still transposed, in place of the exps */
             vf gv = v_mul(xs[k], coef);
             if (smooth) gv = v_fnma(bs, c->w ? v_set(c->w[k]) : v_set(1.0f), gv);
-            gv = _mm512_mask_sub_ps(gv, _mm512_cmpeq_epi32_mask(yv, _mm512_set1_epi32((int)k)), gv, onehot);
-            _mm512_store_ps(scratch + 16 * k, gv);
+            xs[k] = _mm512_mask_sub_ps(gv, _mm512_cmpeq_epi32_mask(yv, _mm512_set1_epi32((int)k)), gv, onehot);
         }
-        const __m512i down = _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 4);
-        const size_t full = C - C % 16, rest = C % 16;
-        for (int r = 0; r < 16; r++) {
-            float *g = c->grad + (g0 + r) * C;
-            for (size_t j = 0; j < full; j += 16)
-                v_store(g + j, _mm512_i32gather_ps(down, scratch + 16 * j + r, 4));
-            if (rest)
-                v_store_first(g + full, _mm512_mask_i32gather_ps(v_zero(), vm_first(rest), down, scratch + 16 * full + r, 4), rest);
+        if (c->fast_gathers) {
+            /* back to rows through an L1 block: scatters cost more than gathers */
+            float scratch[SM_TRANSPOSED_MAX_CLASSES * 16] __attribute__((aligned(64)));
+            for (size_t k = 0; k < C; k++) _mm512_store_ps(scratch + 16 * k, xs[k]);
+            const __m512i down = _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 4);
+            const size_t full = C - C % 16, rest = C % 16;
+            for (int r = 0; r < 16; r++) {
+                float *g = c->grad + (g0 + r) * C;
+                for (size_t j = 0; j < full; j += 16)
+                    v_store(g + j, _mm512_i32gather_ps(down, scratch + 16 * j + r, 4));
+                if (rest)
+                    v_store_first(g + full, _mm512_mask_i32gather_ps(v_zero(), vm_first(rest), down, scratch + 16 * full + r, 4), rest);
+            }
+        } else {
+            for (size_t h = 0; h < C; h += 16) {
+                size_t w = C - h < 16 ? C - h : 16;
+                __m512 r[16];
+                for (size_t k = 0; k < 16; k++) r[k] = k < w ? xs[h + k] : v_zero();
+                VFN(transpose16)(r);
+                for (int row = 0; row < 16; row++) {
+                    float *g = c->grad + (g0 + (size_t)row) * C + h;
+                    if (w == 16) v_store(g, r[row]);
+                    else v_store_first(g, r[row], w);
+                }
+            }
         }
     }
     /* rows in order, as the row-by-row path adds them */
@@ -190,7 +245,7 @@ V_TARGET static double VFN(ce_chunk)(void *vc, size_t b, size_t e) {
             continue;
         }
 #if LK_SIMD == 512
-        if (gn == 16 && C <= SM_TRANSPOSED_MAX_CLASSES && c->fast_gathers) {
+        if (gn == 16 && C <= SM_TRANSPOSED_MAX_CLASSES) {
             acc += VFN(ce_block16)(c, g0);
             continue;
         }
