@@ -55,45 +55,76 @@ static void priors_to_corners(const float *p, size_t n, float *out) {
     }
 }
 
-/* The two rules, from an IoU matrix [T, P]; scratch: best_overlap[P] and
- * best_truth[P] (floats: truth indices are small, and float selects over
- * contiguous rows vectorize where int64 ones do not). */
-static void match_from_iou(const float *restrict iou, size_t T, size_t P, const int64_t *labels, float threshold,
-                           float *restrict best_overlap, float *restrict best_truth, int64_t *matched,
-                           int64_t *conf_t) {
-    for (size_t p = 0; p < P; p++) { best_overlap[p] = -1.0f; best_truth[p] = -1.0f; }
-    for (size_t t = 0; t < T; t++) { /* every prior's best truth (first on ties) */
+/* Rule one's scan, over the rows t of an IoU matrix [T, P]: each prior's best
+ * truth (first on ties) into best_overlap / best_truth (floats: truth indices
+ * are small), and each row's first argmax into best_prior. */
+static void scan_iou_scalar(const float *restrict iou, size_t T, size_t P, float *restrict best_overlap,
+                            float *restrict best_truth, uint32_t *best_prior) {
+    for (size_t t = 0; t < T; t++) {
         const float *row = iou + t * P;
-        const float tf = (float)t;
-        for (size_t p = 0; p < P; p++) {
-            bool up = row[p] > best_overlap[p];
-            best_truth[p] = up ? tf : best_truth[p];
-            best_overlap[p] = up ? row[p] : best_overlap[p];
-        }
-    }
-    for (size_t t = 0; t < T; t++) { /* each truth claims its best prior; a later truth wins */
-        const float *row = iou + t * P;
-        /* the max over 8 independent lanes (one running max is a chain of
-         * dependent MAXSS, 4 cycles an element), then its first index */
-        enum { L = 8 };
-        float lane[L];
-        for (int l = 0; l < L; l++) lane[l] = row[0];
-        size_t p = 0;
-        for (; p + L <= P; p += L)
-            for (int l = 0; l < L; l++) lane[l] = row[p + l] > lane[l] ? row[p + l] : lane[l];
-        float top = row[0];
-        for (int l = 0; l < L; l++) top = lane[l] > top ? lane[l] : top;
-        for (; p < P; p++) top = row[p] > top ? row[p] : top;
         size_t best = 0;
-        for (; best + L <= P; best += L) { /* blocks of 8 first, then the lane */
-            int hit = 0;
-            for (int l = 0; l < L; l++) hit |= row[best + l] == top;
-            if (hit) break;
+        for (size_t p = 0; p < P; p++) {
+            if (row[p] > best_overlap[p]) { best_overlap[p] = row[p]; best_truth[p] = (float)t; }
+            if (row[p] > row[best]) best = p;
         }
-        while (best < P && !(row[best] == top)) best++;
-        if (best == P) best = 0; /* a NaN row: as the scan from row[0] would leave it */
-        best_overlap[best] = 2.0f;
-        best_truth[best] = (float)t;
+        best_prior[t] = (uint32_t)best;
+    }
+}
+
+#if LK_X86
+#include <immintrin.h>
+/* The same with AVX2 compares and blends, 8 priors at a time (the scalar
+ * loop's branches and dependent maxima cost ~4 cycles a prior). */
+__attribute__((target("avx2,fma"))) static void scan_iou_avx2(const float *restrict iou, size_t T, size_t P,
+                                                             float *restrict best_overlap, float *restrict best_truth,
+                                                             uint32_t *best_prior) {
+    for (size_t t = 0; t < T; t++) {
+        const float *row = iou + t * P;
+        const __m256 tf = _mm256_set1_ps((float)t);
+        __m256 top = _mm256_set1_ps(row[0]);
+        size_t p = 0;
+        for (; p + 8 <= P; p += 8) {
+            __m256 v = _mm256_loadu_ps(row + p), b = _mm256_loadu_ps(best_overlap + p);
+            __m256 up = _mm256_cmp_ps(v, b, _CMP_GT_OQ);
+            _mm256_storeu_ps(best_overlap + p, _mm256_blendv_ps(b, v, up));
+            _mm256_storeu_ps(best_truth + p, _mm256_blendv_ps(_mm256_loadu_ps(best_truth + p), tf, up));
+            top = _mm256_max_ps(v, top); /* NaN-free here: boxes were checked finite */
+        }
+        float lanes[8], m;
+        _mm256_storeu_ps(lanes, top);
+        m = lanes[0];
+        for (int l = 1; l < 8; l++) m = lanes[l] > m ? lanes[l] : m;
+        for (size_t q = p; q < P; q++) {
+            if (row[q] > best_overlap[q]) { best_overlap[q] = row[q]; best_truth[q] = (float)t; }
+            m = row[q] > m ? row[q] : m;
+        }
+        /* the first index holding the maximum */
+        const __m256 mv = _mm256_set1_ps(m);
+        size_t best = P;
+        for (size_t q = 0; q + 8 <= P && best == P; q += 8) {
+            int bits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + q), mv, _CMP_EQ_OQ));
+            if (bits) best = q + (size_t)__builtin_ctz((unsigned)bits);
+        }
+        for (size_t q = P - P % 8; q < P && best == P; q++) if (row[q] == m) best = q;
+        best_prior[t] = (uint32_t)(best == P ? 0 : best);
+    }
+}
+#endif
+
+/* The two rules, from an IoU matrix [T, P]; scratch: best_overlap[P],
+ * best_truth[P] (floats) and best_prior[T] (P < 2^31: checked by the callers). */
+static void match_from_iou(const float *restrict iou, size_t T, size_t P, const int64_t *labels, float threshold,
+                           float *restrict best_overlap, float *restrict best_truth, uint32_t *best_prior,
+                           int64_t *matched, int64_t *conf_t) {
+    for (size_t p = 0; p < P; p++) { best_overlap[p] = -1.0f; best_truth[p] = -1.0f; }
+#if LK_X86
+    if (lk_isa_path() != LOSSKIT_ISA_SCALAR) scan_iou_avx2(iou, T, P, best_overlap, best_truth, best_prior);
+    else
+#endif
+        scan_iou_scalar(iou, T, P, best_overlap, best_truth, best_prior);
+    for (size_t t = 0; t < T; t++) { /* each truth claims its best prior; a later truth wins */
+        best_overlap[best_prior[t]] = 2.0f;
+        best_truth[best_prior[t]] = (float)t;
     }
     for (size_t p = 0; p < P; p++) {
         int64_t t = (int64_t)best_truth[p];
@@ -118,21 +149,24 @@ int losskit_ssd_match(const float *truths_xyxy, const int64_t *labels, size_t nu
     size_t cells;
     LK_CHECK(truths_xyxy != NULL || num_truths == 0, 1);
     LK_CHECK(labels != NULL || num_truths == 0, 2);
-    LK_CHECK(lk_mul_ok(num_truths, num_priors, &cells) && cells <= LK_MAX_FLOATS, 3);
+    /* bounds that keep the scratch size, 6P + T P + T floats, far from overflowing */
+    LK_CHECK(num_truths <= INT32_MAX && lk_mul_ok(num_truths, num_priors, &cells) && cells <= LK_MAX_FLOATS / 2, 3);
     LK_CHECK(priors_cxcywh != NULL || num_priors == 0, 4);
-    LK_CHECK(num_priors <= LK_MAX_FLOATS / 4, 5);
+    LK_CHECK(num_priors <= INT32_MAX, 5);
     LK_CHECK(!isnan(threshold), 6);
     LK_CHECK(matched_index != NULL || num_priors == 0, 7);
     LK_CHECK(conf_target != NULL || num_priors == 0, 8);
     LK_CHECK(boxes_well_formed(truths_xyxy, num_truths), 1);
     for (size_t t = 0; t < num_truths; t++) LK_CHECK(labels[t] >= 0 && labels[t] < INT64_MAX, 2);
-    float *scratch = malloc(sizeof(float) * (4 * num_priors + cells + 2 * num_priors + 1));
+    float *scratch = malloc(sizeof(float) * (4 * num_priors + cells + 2 * num_priors + num_truths + 1));
     if (!scratch) return LOSSKIT_ERR_NOMEM;
     float *corners = scratch, *iou = scratch + 4 * num_priors, *best = iou + cells, *best_truth = best + num_priors;
+    uint32_t *best_prior = (uint32_t *)(best_truth + num_priors);
     priors_to_corners(priors_cxcywh, num_priors, corners);
     int status = losskit_box_iou_matrix(LOSSKIT_IOU, truths_xyxy, num_truths, corners, num_priors, iou, 1);
     if (status == LOSSKIT_OK)
-        match_from_iou(iou, num_truths, num_priors, labels, threshold, best, best_truth, matched_index, conf_target);
+        match_from_iou(iou, num_truths, num_priors, labels, threshold, best, best_truth, best_prior, matched_index,
+                       conf_target);
     free(scratch);
     return status;
 }
@@ -147,16 +181,16 @@ typedef struct {
     float threshold, v0, v1;
     int64_t *conf_t;   /* [B, P] */
     int64_t *matched;  /* [B, P] */
-    float *iou;        /* per image b: IoU [T_b, P] + best overlap and truth [2P], at (first[b] + 2b) P */
+    float *iou;        /* per image b: IoU [T_b, P], best overlap and truth [2P], best prior [T_b]; at (first[b] + 2b) P + first[b] */
 } match_job;
 
 static void match_image(void *ctx, size_t b) {
     match_job *j = ctx;
     size_t T = j->counts[b], P = j->P;
-    float *iou = j->iou + (j->first[b] + 2 * b) * P;
+    float *iou = j->iou + (j->first[b] + 2 * b) * P + j->first[b];
     if (T) lk_box_iou_from_soa(LOSSKIT_IOU, j->truths + 4 * j->first[b], T, j->corners, j->corner_soa, P, iou, 1);
-    match_from_iou(iou, T, P, j->labels + j->first[b], j->threshold, iou + T * P, iou + (T + 1) * P, j->matched + b * P,
-                   j->conf_t + b * P);
+    match_from_iou(iou, T, P, j->labels + j->first[b], j->threshold, iou + T * P, iou + (T + 1) * P,
+                   (uint32_t *)(iou + (T + 2) * P), j->matched + b * P, j->conf_t + b * P);
 }
 
 /* Mining order: loss descending, then index ascending; NaN ranks first (the
@@ -171,23 +205,39 @@ static inline uint32_t mining_key(float v) {
 }
 
 /* Marks selected[p] = 1 for the top k of loss[0, n) in mining order (k <= n),
- * 0 for the rest: three histogram passes over 11, 11 and 10 bits of the key
- * pin the k-th key exactly; ties at it go to the lowest indices. O(n),
- * branch-free counting (a quickselect's data-dependent branches measured
- * several times slower here). keys: scratch [n]. */
+ * 0 for the rest: histograms over 11, 11 and 10 bits of the key pin the k-th
+ * key exactly (the second and third over the few keys left in the first's
+ * bin); ties at it go to the lowest indices. O(n), branch-free counting (a
+ * quickselect's data-dependent branches measured several times slower here).
+ * keys: scratch [n]. */
 static void select_top(const float *loss, size_t n, size_t k, uint32_t *keys, uint8_t *selected) {
-    static const int shift[3] = {21, 10, 0};
-    static const uint32_t width[3] = {2048, 2048, 1024};
+    if (k == 0) { memset(selected, 0, n); return; }
     uint32_t hist[2048];
-    uint32_t prefix = 0, prefix_mask = 0;
+    /* pass 1 over everything: the top 11 bits */
+    memset(hist, 0, sizeof hist);
+    for (size_t p = 0; p < n; p++) hist[mining_key(loss[p]) >> 21]++;
     size_t need = k;
-    for (size_t p = 0; p < n; p++) keys[p] = mining_key(loss[p]);
-    for (int pass = 0; pass < 3 && need > 0; pass++) {
+    uint32_t bin = 2048;
+    while (bin-- > 0) { /* from the top: the bin where the k-th falls */
+        if (hist[bin] >= need) break;
+        need -= hist[bin];
+    }
+    uint32_t prefix = bin << 21;
+    /* the keys in that bin, compacted (usually a handful): passes 2 and 3 run on them */
+    size_t nc = 0;
+    for (size_t p = 0; p < n; p++) {
+        uint32_t key = mining_key(loss[p]);
+        if ((key >> 21) == bin) keys[nc++] = key;
+    }
+    static const int shift[2] = {10, 0};
+    static const uint32_t width[2] = {2048, 1024};
+    uint32_t prefix_mask = 0x7FFu << 21;
+    for (int pass = 0; pass < 2; pass++) {
         memset(hist, 0, sizeof(uint32_t) * width[pass]);
-        for (size_t p = 0; p < n; p++)
-            if ((keys[p] & prefix_mask) == prefix) hist[(keys[p] >> shift[pass]) & (width[pass] - 1)]++;
-        uint32_t bin = width[pass];
-        while (bin-- > 0) { /* from the top: the bin where the k-th falls */
+        for (size_t c = 0; c < nc; c++)
+            if ((keys[c] & prefix_mask) == prefix) hist[(keys[c] >> shift[pass]) & (width[pass] - 1)]++;
+        bin = width[pass];
+        while (bin-- > 0) {
             if (hist[bin] >= need) break;
             need -= hist[bin];
         }
@@ -196,8 +246,9 @@ static void select_top(const float *loss, size_t n, size_t k, uint32_t *keys, ui
     }
     /* keys above the k-th are in; of those equal to it, the first `need` */
     for (size_t p = 0; p < n; p++) {
-        bool take = k > 0 && (keys[p] > prefix || (keys[p] == prefix && need > 0));
-        if (k > 0 && keys[p] == prefix && need > 0) need--;
+        uint32_t key = mining_key(loss[p]);
+        bool take = key > prefix || (key == prefix && need > 0);
+        if (key == prefix && need > 0) need--;
         selected[p] = take;
     }
 }
@@ -306,11 +357,11 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
     const size_t P = num_priors;
     /* scratch, kept by the calling thread between calls (a training loop
      * would page-fault ~20 MB of fresh memory in again at every step):
-     * first [B + 1], corners [4P] and as arrays [8P], IoU [(T + 2B) P],
+     * first [B + 1], corners [4P] and as arrays [8P], IoU [(T + 2B) P + T],
      * conf_t, matched, CE target [B P], mining loss, keys, selected [B P],
      * per image: selected count, localization loss */
     size_t sizes[12] = {sizeof(size_t) * (batch + 1), sizeof(float) * 4 * P, sizeof(float) * 8 * P,
-                        sizeof(float) * (total_truths + 2 * batch) * P, conf_target ? 0 : sizeof(int64_t) * rows,
+                        sizeof(float) * ((total_truths + 2 * batch) * P + total_truths), conf_target ? 0 : sizeof(int64_t) * rows,
                         sizeof(int64_t) * rows, sizeof(float) * rows, sizeof(uint32_t) * rows, rows,
                         sizeof(int64_t) * rows, sizeof(size_t) * batch, sizeof(double) * batch};
     size_t offsets[12], bytes = 0;
