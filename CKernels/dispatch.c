@@ -69,9 +69,10 @@ losskit_isa lk_isa_path(void) {
     return thread_isa >= 0 ? (losskit_isa)thread_isa : losskit_active_isa();
 }
 
-/* Gathers (the transposed softmax block): fast on Intel's AVX-512 cores,
- * microcoded on AMD Zen 4, where that block measured 2x slower than the
- * row-by-row path (12.2 vs 5.9 ms on softmax_ce_279k_x21). */
+/* Gathers (the transposed softmax block's transposition): fast on Intel's
+ * AVX-512 cores, microcoded on AMD Zen 4, where the gathering block measured
+ * 2x slower than row by row (12.2 vs 5.9 ms on softmax_ce_279k_x21); there
+ * the block transposes with shuffles instead. */
 static _Thread_local int thread_gathers = -1;
 
 int losskit_set_thread_gathers(int mode) {
