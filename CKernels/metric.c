@@ -350,12 +350,11 @@ static int trihard_mine_hardest(losskit_metric metric, const float *x, const int
     float *vecs = malloc(sizeof(float) * 6 * n);
     float *best = malloc(sizeof(float) * 4 * block * max_tasks);
     th_labelled *order = malloc(sizeof(th_labelled) * n);
-    size_t *count = malloc(sizeof(size_t) * n), *first = malloc(sizeof(size_t) * n);
+    size_t *count = malloc(sizeof(size_t) * n), *first_of = malloc(sizeof(size_t) * n);
     int status = LOSSKIT_OK;
-    if (!g || !vecs || !best || !order || !count || !first) { status = LOSSKIT_ERR_NOMEM; goto done; }
+    if (!g || !vecs || !best || !order || !count || !first_of) { status = LOSSKIT_ERR_NOMEM; goto done; }
     float *norm = vecs, *label = vecs + n, *col = vecs + 2 * n;
-    /* dense label ids; each anchor's label count, and the first index of its label */
-    size_t *id = first; /* reused below: first[id] */
+    /* dense label ids; per id, its count and its lowest index */
     for (size_t i = 0; i < n; i++) order[i] = (th_labelled){labels[i], i};
     qsort(order, n, sizeof(th_labelled), th_by_label);
     size_t ids = 0;
@@ -365,7 +364,7 @@ static int trihard_mine_hardest(losskit_metric metric, const float *x, const int
     }
     for (size_t k = 0; k <= ids; k++) count[k] = 0;
     for (size_t i = 0; i < n; i++) count[(size_t)label[i]]++;
-    for (size_t k = n; k-- > 0;) id[(size_t)label[order[k].index]] = order[k].index; /* lowest index of each id */
+    for (size_t k = n; k-- > 0;) first_of[(size_t)label[order[k].index]] = order[k].index;
     for (size_t i = 0; i < n; i++) {
         double s = lk_squared_norm(x + i * d, d);
         norm[i] = cosine ? (float)(1.0 / fmax(sqrt(s), 1e-8)) : (float)s;
@@ -407,7 +406,7 @@ static int trihard_mine_hardest(losskit_metric metric, const float *x, const int
             if (!has_pos || !has_neg) { pos[a] = neg[a] = -1; continue; }
             /* all candidates +inf (a min over them keeps none): the lowest index */
             if (p[1] < 0) {
-                size_t f = id[(size_t)label[a]];
+                size_t f = first_of[(size_t)label[a]];
                 if (f == a) for (f = a + 1; label[f] != label[a]; f++) {}
                 p[1] = (float)f;
             }
@@ -417,7 +416,41 @@ static int trihard_mine_hardest(losskit_metric metric, const float *x, const int
         }
     }
 done:
-    free(g); free(vecs); free(best); free(order); free(count); free(first);
+    free(g); free(vecs); free(best); free(order); free(count); free(first_of);
+    return status;
+}
+
+/* Mining row by row: blocks of rows through the distance kernel against all
+ * n (about 4 Mi floats of scratch), each row reduced at once. Semi-hard
+ * needs each row's hardest positive before its negatives, so it goes here. */
+static int trihard_mine_rows(losskit_metric metric, const float *x, const int64_t *labels, size_t n, size_t d,
+                             losskit_mining mining, int threads, int64_t *pos, int64_t *neg) {
+    size_t block = (size_t)4 << 20;
+    block = block / n < 1 ? 1 : (block / n > 1024 ? 1024 : block / n);
+    float *dist_block = malloc(sizeof(float) * block * n);
+    if (!dist_block) return LOSSKIT_ERR_NOMEM;
+    int status = LOSSKIT_OK;
+    for (size_t r0 = 0; r0 < n && status == LOSSKIT_OK; r0 += block) {
+        size_t rows = n - r0 < block ? n - r0 : block;
+        status = losskit_pairwise_distance(metric, x + r0 * d, rows, x, n, d, dist_block, threads);
+        for (size_t r = 0; r < rows && status == LOSSKIT_OK; r++) {
+            size_t a = r0 + r;
+            const float *row = dist_block + r * n;
+            int64_t p = -1, q = -1, semi = -1;
+            for (size_t j = 0; j < n; j++) {
+                if (j == a) continue;
+                if (labels[j] == labels[a]) { if (p < 0 || th_above(row[j], row[p])) p = (int64_t)j; }
+                else if (q < 0 || th_below(row[j], row[q])) q = (int64_t)j;
+            }
+            if (mining == LOSSKIT_MINING_SEMIHARD && p >= 0)
+                for (size_t j = 0; j < n; j++)
+                    if (labels[j] != labels[a] && row[j] > row[p] && (semi < 0 || row[j] < row[semi])) semi = (int64_t)j;
+            pos[a] = p;
+            neg[a] = semi >= 0 ? semi : q;
+            if (p < 0 || q < 0) pos[a] = neg[a] = -1;
+        }
+    }
+    free(dist_block);
     return status;
 }
 
@@ -439,41 +472,13 @@ int losskit_trihard(losskit_metric metric, const float *features, const int64_t 
     int status = LOSSKIT_OK;
     int64_t *pos = malloc(sizeof(int64_t) * n), *neg = malloc(sizeof(int64_t) * n);
     double *per_anchor = malloc(sizeof(double) * n);
-    float *dist_block = NULL;
     if (!pos || !neg || !per_anchor) { status = LOSSKIT_ERR_NOMEM; goto done; }
-    if (mining == LOSSKIT_MINING_HARDEST && n < ((size_t)1 << 24)) {
-        status = trihard_mine_hardest(metric, features, labels, n, d, threads, pos, neg);
-        if (status != LOSSKIT_OK) goto done;
-        goto mined;
-    }
-    /* semi-hard needs each row's hardest positive before its negatives: whole
-     * rows, blocks of them against all n (about 4 Mi floats of scratch) */
-    size_t block = (size_t)4 << 20;
-    block = block / n < 1 ? 1 : (block / n > 1024 ? 1024 : block / n);
-    dist_block = malloc(sizeof(float) * block * n);
-    if (!dist_block) { status = LOSSKIT_ERR_NOMEM; goto done; }
-    for (size_t r0 = 0; r0 < n; r0 += block) {
-        size_t rows = n - r0 < block ? n - r0 : block;
-        status = losskit_pairwise_distance(metric, features + r0 * d, rows, features, n, d, dist_block, threads);
-        if (status != LOSSKIT_OK) goto done;
-        for (size_t r = 0; r < rows; r++) { /* reduce each row of the block at once */
-            size_t a = r0 + r;
-            const float *row = dist_block + r * n;
-            int64_t p = -1, q = -1, semi = -1;
-            for (size_t j = 0; j < n; j++) {
-                if (j == a) continue;
-                if (labels[j] == labels[a]) { if (p < 0 || th_above(row[j], row[p])) p = (int64_t)j; }
-                else if (q < 0 || th_below(row[j], row[q])) q = (int64_t)j;
-            }
-            if (mining == LOSSKIT_MINING_SEMIHARD && p >= 0)
-                for (size_t j = 0; j < n; j++)
-                    if (labels[j] != labels[a] && row[j] > row[p] && (semi < 0 || row[j] < row[semi])) semi = (int64_t)j;
-            pos[a] = p;
-            neg[a] = semi >= 0 ? semi : q;
-            if (p < 0 || q < 0) pos[a] = neg[a] = -1;
-        }
-    }
-mined:;
+    /* batch hard over the upper triangle; semi-hard (or indices past float's
+     * 2^24) through whole rows */
+    status = mining == LOSSKIT_MINING_HARDEST && n < ((size_t)1 << 24)
+                 ? trihard_mine_hardest(metric, features, labels, n, d, threads, pos, neg)
+                 : trihard_mine_rows(metric, features, labels, n, d, mining, threads, pos, neg);
+    if (status != LOSSKIT_OK) goto done;
     /* losses and gradients from the chosen pairs, recomputed exactly; in
      * anchor order, so the result does not depend on threads */
     size_t kept = 0;
@@ -509,6 +514,6 @@ mined:;
     if (hardest_positive) memcpy(hardest_positive, pos, sizeof(int64_t) * n);
     if (hardest_negative) memcpy(hardest_negative, neg, sizeof(int64_t) * n);
 done:
-    free(dist_block); free(pos); free(neg); free(per_anchor);
+    free(pos); free(neg); free(per_anchor);
     return status;
 }

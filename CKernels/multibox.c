@@ -270,58 +270,67 @@ typedef struct {
     int64_t *sel_y;
     size_t *sel_rows;
     size_t batch, nsel;
-    int phase;          /* 0: mine + localization; 1: gather rows; 2: scatter gradients */
 } image_job;
 
-static void image_task(void *ctx, size_t b) {
+/* Image b: hard negatives, CE targets (count[b] of them), localization loss and gradient. */
+static void image_mine(void *ctx, size_t b) {
     image_job *j = ctx;
-    const size_t P = j->P, C = j->classes, r0 = b * P;
+    const size_t P = j->P, r0 = b * P;
     const int64_t *ct = j->conf_t + r0;
     int64_t *tg = j->target + r0;
-    if (j->phase == 0) {
-        float *ml = j->mining + r0;
-        size_t pos = 0;
-        for (size_t p = 0; p < P; p++) if (ct[p] > 0) { pos++; ml[p] = 0.0f; } /* positives rank as 0 */
-        double want = (double)j->neg_pos_ratio * (double)pos;
-        size_t num_neg = want >= (double)(P - 1) ? P - 1 : (size_t)want;
-        uint8_t *sel = j->selected + r0;
-        select_top(ml, P, num_neg, j->keys + r0, sel);
-        size_t n = 0;
-        for (size_t p = 0; p < P; p++) {
-            tg[p] = ct[p] > 0 ? ct[p] : (sel[p] ? 0 : -1);
-            n += tg[p] >= 0;
-        }
-        j->count[b] = n;
-        /* smooth L1 (beta 1) on the encoded offsets of the positives */
-        double loc_sum = 0.0;
-        float *gl = j->grad_loc ? j->grad_loc + 4 * r0 : NULL;
-        if (gl) memset(gl, 0, sizeof(float) * 4 * P);
-        for (size_t p = 0; p < P; p++) {
-            if (ct[p] <= 0) continue;
-            size_t r = r0 + p;
-            float enc[4];
-            encode_one(j->truths + 4 * (j->first[b] + (size_t)j->matched[r]), j->priors + 4 * p, j->v0, j->v1, enc);
-            for (int k = 0; k < 4; k++) {
-                float d = j->loc[4 * r + k] - enc[k], a = fabsf(d);
-                loc_sum += a < 1.0f ? 0.5f * d * d : a - 0.5f;
-                if (gl) gl[4 * p + k] = (a < 1.0f ? d : (d > 0 ? 1.0f : (d < 0 ? -1.0f : d))) * j->inv_n;
-            }
-        }
-        j->loc_part[b] = loc_sum;
-    } else if (j->phase == 1) {
-        size_t k = j->count[b];
-        for (size_t p = 0; p < P; p++) {
-            if (tg[p] < 0) continue;
-            memcpy(j->sel_x + k * C, j->conf + (r0 + p) * C, sizeof(float) * C);
-            j->sel_y[k] = tg[p];
-            j->sel_rows[k++] = r0 + p;
-        }
-        if (j->grad_conf) lk_zero_streaming(j->grad_conf + r0 * C, P * C);
-    } else { /* image b's rows are [count[b], count[b + 1]) of the compact block */
-        size_t k1 = b + 1 < j->batch ? j->count[b + 1] : j->nsel;
-        for (size_t k = j->count[b]; k < k1; k++)
-            memcpy(j->grad_conf + j->sel_rows[k] * C, j->sel_g + k * C, sizeof(float) * C);
+    float *ml = j->mining + r0;
+    size_t pos = 0;
+    for (size_t p = 0; p < P; p++) if (ct[p] > 0) { pos++; ml[p] = 0.0f; } /* positives rank as 0 */
+    double want = (double)j->neg_pos_ratio * (double)pos;
+    size_t num_neg = want >= (double)(P - 1) ? P - 1 : (size_t)want;
+    uint8_t *sel = j->selected + r0;
+    select_top(ml, P, num_neg, j->keys + r0, sel);
+    size_t n = 0;
+    for (size_t p = 0; p < P; p++) {
+        tg[p] = ct[p] > 0 ? ct[p] : (sel[p] ? 0 : -1);
+        n += tg[p] >= 0;
     }
+    j->count[b] = n;
+    /* smooth L1 (beta 1) on the encoded offsets of the positives */
+    double loc_sum = 0.0;
+    float *gl = j->grad_loc ? j->grad_loc + 4 * r0 : NULL;
+    if (gl) memset(gl, 0, sizeof(float) * 4 * P);
+    for (size_t p = 0; p < P; p++) {
+        if (ct[p] <= 0) continue;
+        size_t r = r0 + p;
+        float enc[4];
+        encode_one(j->truths + 4 * (j->first[b] + (size_t)j->matched[r]), j->priors + 4 * p, j->v0, j->v1, enc);
+        for (int k = 0; k < 4; k++) {
+            float d = j->loc[4 * r + k] - enc[k], a = fabsf(d);
+            loc_sum += a < 1.0f ? 0.5f * d * d : a - 0.5f;
+            if (gl) gl[4 * p + k] = (a < 1.0f ? d : (d > 0 ? 1.0f : (d < 0 ? -1.0f : d))) * j->inv_n;
+        }
+    }
+    j->loc_part[b] = loc_sum;
+}
+
+/* Image b's counted rows into the compact block from offset count[b]; its gradient rows zeroed. */
+static void image_gather(void *ctx, size_t b) {
+    image_job *j = ctx;
+    const size_t P = j->P, C = j->classes, r0 = b * P;
+    const int64_t *tg = j->target + r0;
+    size_t k = j->count[b];
+    for (size_t p = 0; p < P; p++) {
+        if (tg[p] < 0) continue;
+        memcpy(j->sel_x + k * C, j->conf + (r0 + p) * C, sizeof(float) * C);
+        j->sel_y[k] = tg[p];
+        j->sel_rows[k++] = r0 + p;
+    }
+    if (j->grad_conf) lk_zero_streaming(j->grad_conf + r0 * C, P * C);
+}
+
+/* The compact block's gradient rows of image b, [count[b], count[b + 1]), back in place. */
+static void image_scatter(void *ctx, size_t b) {
+    image_job *j = ctx;
+    const size_t C = j->classes;
+    size_t k1 = b + 1 < j->batch ? j->count[b + 1] : j->nsel;
+    for (size_t k = j->count[b]; k < k1; k++)
+        memcpy(j->grad_conf + j->sel_rows[k] * C, j->sel_g + k * C, sizeof(float) * C);
 }
 
 int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, size_t num_priors, size_t classes,
@@ -417,9 +426,9 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
                     .P = P, .classes = classes, .neg_pos_ratio = neg_pos_ratio, .v0 = v0, .v1 = v1,
                     .inv_n = (float)(1.0 / (double)num_pos), .conf_t = conf_t, .matched = matched, .mining = mining,
                     .keys = keys, .selected = selected, .target = target, .count = count, .loc_part = loc_part,
-                    .grad_loc = grad_loc, .grad_conf = grad_conf, .batch = batch, .phase = 0};
+                    .grad_loc = grad_loc, .grad_conf = grad_conf, .batch = batch};
     int image_threads = lk_threads_for(threads, batch, 1);
-    status = lk_parallel_for(batch, image_threads, image_task, &ij);
+    status = lk_parallel_for(batch, image_threads, image_mine, &ij);
     if (status != LOSSKIT_OK) goto done;
 
     /* 4. confidence: CE over positives and mined negatives (a few % of the
@@ -435,16 +444,14 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
     ij.sel_rows = (size_t *)(sel + sizeof(float) * sel_floats);
     ij.sel_y = (int64_t *)(ij.sel_rows + nsel + 1);
     ij.sel_g = grad_conf ? ij.sel_x + nsel * classes : NULL;
-    ij.phase = 1;
-    status = lk_parallel_for(batch, image_threads, image_task, &ij);
+    status = lk_parallel_for(batch, image_threads, image_gather, &ij);
     if (status != LOSSKIT_OK) goto done;
     double conf_sum = 0.0;
     status = lk_softmax_ce_scaled(ij.sel_x, ij.sel_y, nsel, classes, NULL, -1, 0.0f, ij.inv_n, NULL, ij.sel_g, threads,
                                   &conf_sum);
     if (status != LOSSKIT_OK) goto done;
     if (grad_conf) {
-        ij.phase = 2;
-        status = lk_parallel_for(batch, image_threads, image_task, &ij);
+        status = lk_parallel_for(batch, image_threads, image_scatter, &ij);
         if (status != LOSSKIT_OK) goto done;
     }
     double loc_sum = 0.0;

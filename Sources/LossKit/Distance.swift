@@ -184,7 +184,7 @@ func validatedMahalanobis(_ matrix: MahalanobisMatrix, dimension d: Int) throws 
         }
         let tolerance = 1e-5 * Double(m.lazy.map { abs($0) }.max() ?? 0)
         for i in 0..<d {
-            for j in (i + 1)..<max(d, i + 1) where abs(Double(m[i * d + j]) - Double(m[j * d + i])) > tolerance {
+            for j in (i + 1)..<d where abs(Double(m[i * d + j]) - Double(m[j * d + i])) > tolerance {
                 throw LossKitError.notPositiveSemidefinite(
                     argument: "matrix", reason: "not symmetric: M[\(i)][\(j)] = \(m[i * d + j]), M[\(j)][\(i)] = \(m[j * d + i])")
             }

@@ -1,5 +1,57 @@
-// Shared by the two example programs: a seeded random stream and number formatting,
-// from the standard library alone.
+// Shared by the two example programs: command-line options, a seeded random
+// stream and number formatting, from the standard library and libc alone.
+
+#if canImport(Glibc)
+import Glibc  // exit() and write() only
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+// MARK: - Command line
+
+/// Prints `program: message` and the usage to stderr, then exits with status 2.
+public func exitWithUsage(program: String, usage: String, _ message: String) -> Never {
+    let text = "\(program): \(message)\n\n\(usage)\n"
+    text.utf8CString.withUnsafeBufferPointer { _ = write(2, $0.baseAddress, $0.count - 1) }
+    exit(2)
+}
+
+/// The options after the program name, one by one; a flag's value that is
+/// missing or out of range ends the program through `fail`.
+public struct ArgumentReader {
+    private var rest: IndexingIterator<ArraySlice<String>>
+    private let fail: (String) -> Never
+
+    public init(_ arguments: [String], fail: @escaping (String) -> Never) {
+        rest = arguments.dropFirst().makeIterator()
+        self.fail = fail
+    }
+
+    public mutating func next() -> String? { rest.next() }
+
+    private mutating func value(_ flag: String) -> String {
+        guard let v = rest.next() else { fail("\(flag) needs a value") }
+        return v
+    }
+
+    /// An integer >= `min`.
+    public mutating func int(_ flag: String, min: Int = 1) -> Int {
+        let v = value(flag)
+        guard let n = Int(v), n >= min else { fail("\(flag): expected an integer >= \(min), got '\(v)'") }
+        return n
+    }
+
+    /// A finite number in [0, max].
+    public mutating func number(_ flag: String, max: Double = .infinity) -> Double {
+        let v = value(flag)
+        guard let x = Double(v), x.isFinite, x >= 0, x <= max else {
+            fail("\(flag): expected a number " + (max.isFinite ? "in [0, \(max)]" : ">= 0") + ", got '\(v)'")
+        }
+        return x
+    }
+}
 
 // MARK: - Deterministic random numbers (no Foundation, same stream on every platform)
 

@@ -63,37 +63,23 @@ struct Options {
     static func parse(_ arguments: [String]) -> Options {
         var o = Options()
         if arguments.contains("--quick") { o.steps = 400; o.logEvery = 50 }
-        var args = arguments.dropFirst().makeIterator()
-        func value(_ flag: String) -> String {
-            guard let v = args.next() else { fail("\(flag) needs a value") }
-            return v
-        }
-        func int(_ flag: String, min: Int = 1) -> Int {
-            let v = value(flag)
-            guard let n = Int(v), n >= min else { fail("\(flag): expected an integer >= \(min), got '\(v)'") }
-            return n
-        }
-        func float(_ flag: String) -> Float {
-            let v = value(flag)
-            guard let x = Float(v), x.isFinite, x >= 0 else { fail("\(flag): expected a number >= 0, got '\(v)'") }
-            return x
-        }
+        var args = ArgumentReader(arguments, fail: fail)
         while let arg = args.next() {
             switch arg {
             case "--quick": break  // applied first, so that explicit options override it
-            case "--steps": o.steps = int(arg, min: 0)
-            case "--lr": o.learningRate = float(arg)
-            case "--margin": o.margin = float(arg)
-            case "--P": o.p = int(arg, min: 2)
-            case "--K": o.k = int(arg, min: 2)
-            case "--train-ids": o.trainIdentities = int(arg, min: 2)
-            case "--test-ids": o.testIdentities = int(arg, min: 2)
-            case "--din": o.inputDim = int(arg, min: 2)
-            case "--dout": o.embeddingDim = int(arg)
-            case "--log-every": o.logEvery = int(arg)
-            case "--within": o.withinNoise = Double(float(arg))
-            case "--nuisance": o.nuisanceNoise = Double(float(arg))
-            case "--seed": o.seed = UInt64(int(arg, min: 0))
+            case "--steps": o.steps = args.int(arg, min: 0)
+            case "--lr": o.learningRate = Float(args.number(arg))
+            case "--margin": o.margin = Float(args.number(arg))
+            case "--P": o.p = args.int(arg, min: 2)
+            case "--K": o.k = args.int(arg, min: 2)
+            case "--train-ids": o.trainIdentities = args.int(arg, min: 2)
+            case "--test-ids": o.testIdentities = args.int(arg, min: 2)
+            case "--din": o.inputDim = args.int(arg, min: 2)
+            case "--dout": o.embeddingDim = args.int(arg)
+            case "--log-every": o.logEvery = args.int(arg)
+            case "--within": o.withinNoise = args.number(arg)
+            case "--nuisance": o.nuisanceNoise = args.number(arg)
+            case "--seed": o.seed = UInt64(args.int(arg, min: 0))
             case "-h", "--help": print(usage); exit(0)
             default: fail("unknown option '\(arg)'")
             }
@@ -105,11 +91,7 @@ struct Options {
     }
 }
 
-func fail(_ message: String) -> Never {
-    let text = "trihard-embeddings: \(message)\n\n\(Options.usage)\n"
-    text.utf8CString.withUnsafeBufferPointer { _ = write(2, $0.baseAddress, $0.count - 1) }  // stderr
-    exit(2)
-}
+func fail(_ message: String) -> Never { exitWithUsage(program: "trihard-embeddings", usage: Options.usage, message) }
 
 // MARK: - Formatting
 

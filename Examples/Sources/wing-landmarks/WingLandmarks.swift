@@ -63,37 +63,21 @@ struct Options {
     static func parse(_ arguments: [String]) -> Options {
         var o = Options()
         if arguments.contains("--quick") { o.steps = 600; o.logEvery = 100 }
-        var args = arguments.dropFirst().makeIterator()
-        func value(_ flag: String) -> String {
-            guard let v = args.next() else { fail("\(flag) needs a value") }
-            return v
-        }
-        func int(_ flag: String, min: Int = 1) -> Int {
-            let v = value(flag)
-            guard let n = Int(v), n >= min else { fail("\(flag): expected an integer >= \(min), got '\(v)'") }
-            return n
-        }
-        func number(_ flag: String, max: Double = .infinity) -> Double {
-            let v = value(flag)
-            guard let x = Double(v), x.isFinite, x >= 0, x <= max else {
-                fail("\(flag): expected a number in [0, \(max)], got '\(v)'")
-            }
-            return x
-        }
+        var args = ArgumentReader(arguments, fail: fail)
         while let arg = args.next() {
             switch arg {
             case "--quick": break  // applied first, so that explicit options override it
-            case "--steps": o.steps = int(arg, min: 0)
-            case "--lr": o.learningRate = Float(number(arg))
-            case "--batch": o.batch = int(arg)
-            case "--train": o.trainCount = int(arg)
-            case "--test": o.testCount = int(arg)
-            case "--outliers": o.outlierFraction = number(arg, max: 1)
-            case "--noise": o.labelNoise = number(arg)
-            case "--w": o.wingW = Float(number(arg))
-            case "--epsilon": o.wingEpsilon = Float(number(arg))
-            case "--log-every": o.logEvery = int(arg)
-            case "--seed": o.seed = UInt64(int(arg, min: 0))
+            case "--steps": o.steps = args.int(arg, min: 0)
+            case "--lr": o.learningRate = Float(args.number(arg))
+            case "--batch": o.batch = args.int(arg)
+            case "--train": o.trainCount = args.int(arg)
+            case "--test": o.testCount = args.int(arg)
+            case "--outliers": o.outlierFraction = args.number(arg, max: 1)
+            case "--noise": o.labelNoise = args.number(arg)
+            case "--w": o.wingW = Float(args.number(arg))
+            case "--epsilon": o.wingEpsilon = Float(args.number(arg))
+            case "--log-every": o.logEvery = args.int(arg)
+            case "--seed": o.seed = UInt64(args.int(arg, min: 0))
             case "-h", "--help": print(usage); exit(0)
             default: fail("unknown option '\(arg)'")
             }
@@ -104,11 +88,7 @@ struct Options {
     }
 }
 
-func fail(_ message: String) -> Never {
-    let text = "wing-landmarks: \(message)\n\n\(Options.usage)\n"
-    text.utf8CString.withUnsafeBufferPointer { _ = write(2, $0.baseAddress, $0.count - 1) }  // stderr
-    exit(2)
-}
+func fail(_ message: String) -> Never { exitWithUsage(program: "wing-landmarks", usage: Options.usage, message) }
 
 // MARK: - Formatting
 

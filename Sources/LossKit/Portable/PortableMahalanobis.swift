@@ -53,7 +53,7 @@ extension Portable {
             }
             if off <= 1e-30 * total || off == 0 { break }
             for p in 0..<d {
-                for q in (p + 1)..<max(d, p + 1) where a[p * d + q] != 0 {
+                for q in (p + 1)..<d where a[p * d + q] != 0 {
                     let theta = (a[q * d + q] - a[p * d + p]) / (2 * a[p * d + q])
                     let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
                     let c = 1 / (t * t + 1).squareRoot(), s = t * c

@@ -31,23 +31,6 @@ extension Portable {
         }
     }
 
-    /// `distance(metric, row i, row j).0` without the gradient arrays.
-    static func distanceValue(_ metric: DistanceMetric, _ x: UnsafeBufferPointer<Float>, _ i: Int, _ j: Int, _ d: Int) -> Double {
-        var d2 = 0.0, dot = 0.0, nu = 0.0, nv = 0.0
-        for k in 0..<d {
-            let a = Double(x[i * d + k]), b = Double(x[j * d + k])
-            d2 += (a - b) * (a - b)
-            dot += a * b
-            nu += a * a
-            nv += b * b
-        }
-        switch metric {
-        case .euclidean: return max(d2, 1e-12).squareRoot()
-        case .squaredEuclidean: return d2
-        case .cosine: return 1 - dot / (max(nu.squareRoot(), 1e-8) * max(nv.squareRoot(), 1e-8))
-        }
-    }
-
     static func tupleLoss(_ kind: TupleKind, _ inputs: [[Float]], d: Int, metric: DistanceMetric, margins: (Float, Float),
                           reduction: Reduction, computeGradient: Bool) -> TupleLossResult {
         let n = inputs[0].count / d
@@ -110,7 +93,7 @@ extension Portable {
                         threads: Int = 1) -> (result: TupleLossResult, hardestPositive: [Int], hardestNegative: [Int]) {
         let n = labels.count
         func row(_ i: Int) -> ArraySlice<Float> { x[i * d ..< (i + 1) * d] }
-        // the whole matrix, rows split over threads (each writes its own rows); the same arithmetic as `distance`
+        // the whole matrix, rows split over threads (each writes its own rows)
         var dist = [Double](repeating: 0, count: n * n)
         dist.withUnsafeMutableBufferPointer { out in
             x.withUnsafeBufferPointer { x in
@@ -119,7 +102,7 @@ extension Portable {
                 DispatchQueue.concurrentPerform(iterations: workers) { worker in
                     let (out, x) = shared.value
                     for i in stride(from: worker, to: n, by: workers) {
-                        for j in 0..<n { out[i * n + j] = distanceValue(metric, x, i, j, d) }
+                        for j in 0..<n { out[i * n + j] = distanceValue(metric, x, i, x, j, d) }
                     }
                 }
             }
