@@ -195,13 +195,14 @@ static void match_image(void *ctx, size_t b) {
 
 /* Mining order: loss descending, then index ascending; NaN ranks first (the
  * hardest: it must reach the loss) and -0 equals +0. A key with that order
- * as unsigned integers lets a radix select find the k-th without sorting. */
+ * as unsigned integers lets a radix select find the k-th without sorting.
+ * Branch-free, so that the loops over it vectorize. */
 static inline uint32_t mining_key(float v) {
-    if (isnan(v)) return UINT32_MAX;
-    if (v == 0.0f) v = 0.0f;
     uint32_t u;
     memcpy(&u, &v, sizeof u);
-    return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    u = v == 0.0f ? 0u : u;
+    uint32_t key = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    return v != v ? UINT32_MAX : key;
 }
 
 /* Marks selected[p] = 1 for the top k of loss[0, n) in mining order (k <= n),
@@ -209,47 +210,63 @@ static inline uint32_t mining_key(float v) {
  * key exactly (the second and third over the few keys left in the first's
  * bin); ties at it go to the lowest indices. O(n), branch-free counting (a
  * quickselect's data-dependent branches measured several times slower here).
- * keys: scratch [n]. */
+ * keys: scratch [n]; the keys are computed once, into it. */
+#define MB_HIST_WAYS 4
 static void select_top(const float *loss, size_t n, size_t k, uint32_t *keys, uint8_t *selected) {
     if (k == 0) { memset(selected, 0, n); return; }
-    uint32_t hist[2048];
-    /* pass 1 over everything: the top 11 bits */
+    for (size_t p = 0; p < n; p++) keys[p] = mining_key(loss[p]);
+    /* pass 1 over everything: the top 11 bits. The losses of one image share
+     * a few exponents, so most keys fall in a few bins: counting into four
+     * interleaved histograms keeps the increments of one bin from waiting
+     * on each other. */
+    uint32_t hist[MB_HIST_WAYS][2048];
     memset(hist, 0, sizeof hist);
-    for (size_t p = 0; p < n; p++) hist[mining_key(loss[p]) >> 21]++;
+    size_t p = 0;
+    for (; p + MB_HIST_WAYS <= n; p += MB_HIST_WAYS)
+        for (int w = 0; w < MB_HIST_WAYS; w++) hist[w][keys[p + w] >> 21]++;
+    for (; p < n; p++) hist[0][keys[p] >> 21]++;
     size_t need = k;
     uint32_t bin = 2048;
     while (bin-- > 0) { /* from the top: the bin where the k-th falls */
-        if (hist[bin] >= need) break;
-        need -= hist[bin];
+        uint32_t h = hist[0][bin] + hist[1][bin] + hist[2][bin] + hist[3][bin];
+        if (h >= need) break;
+        need -= h;
     }
     uint32_t prefix = bin << 21;
-    /* the keys in that bin, compacted (usually a handful): passes 2 and 3 run on them */
+    /* the keys in that bin, compacted after the others (in place: keys[]
+     * is not needed past here but for them); passes 2 and 3 run on them */
     size_t nc = 0;
-    for (size_t p = 0; p < n; p++) {
-        uint32_t key = mining_key(loss[p]);
-        if ((key >> 21) == bin) keys[nc++] = key;
+    uint32_t *bin_keys = keys;
+    for (size_t q = 0; q < n; q++) {
+        uint32_t key = keys[q];
+        bin_keys[nc] = key;
+        nc += (key >> 21) == bin;
     }
     static const int shift[2] = {10, 0};
     static const uint32_t width[2] = {2048, 1024};
     uint32_t prefix_mask = 0x7FFu << 21;
     for (int pass = 0; pass < 2; pass++) {
-        memset(hist, 0, sizeof(uint32_t) * width[pass]);
+        memset(hist[0], 0, sizeof(uint32_t) * width[pass]);
         for (size_t c = 0; c < nc; c++)
-            if ((keys[c] & prefix_mask) == prefix) hist[(keys[c] >> shift[pass]) & (width[pass] - 1)]++;
+            if ((bin_keys[c] & prefix_mask) == prefix) hist[0][(bin_keys[c] >> shift[pass]) & (width[pass] - 1)]++;
         bin = width[pass];
         while (bin-- > 0) {
-            if (hist[bin] >= need) break;
-            need -= hist[bin];
+            if (hist[0][bin] >= need) break;
+            need -= hist[0][bin];
         }
         prefix |= bin << shift[pass];
         prefix_mask |= (width[pass] - 1) << shift[pass];
     }
-    /* keys above the k-th are in; of those equal to it, the first `need` */
-    for (size_t p = 0; p < n; p++) {
-        uint32_t key = mining_key(loss[p]);
-        bool take = key > prefix || (key == prefix && need > 0);
-        if (key == prefix && need > 0) need--;
-        selected[p] = take;
+    /* keys above the k-th are in; of those equal to it, the first `need`
+     * (keys[] now holds the compacted bin: recompute) */
+    size_t ties = 0;
+    for (size_t q = 0; q < n; q++) {
+        uint32_t key = mining_key(loss[q]);
+        selected[q] = key > prefix;
+        ties += key == prefix;
+    }
+    for (size_t q = 0; q < n && need > 0 && ties > 0; q++) {
+        if (mining_key(loss[q]) == prefix) { selected[q] = 1; need--; }
     }
 }
 
@@ -280,15 +297,19 @@ static void image_mine(void *ctx, size_t b) {
     int64_t *tg = j->target + r0;
     float *ml = j->mining + r0;
     size_t pos = 0;
-    for (size_t p = 0; p < P; p++) if (ct[p] > 0) { pos++; ml[p] = 0.0f; } /* positives rank as 0 */
+    for (size_t p = 0; p < P; p++) { /* positives rank as 0 */
+        pos += ct[p] > 0;
+        ml[p] = ct[p] > 0 ? 0.0f : ml[p];
+    }
     double want = (double)j->neg_pos_ratio * (double)pos;
     size_t num_neg = want >= (double)(P - 1) ? P - 1 : (size_t)want;
     uint8_t *sel = j->selected + r0;
     select_top(ml, P, num_neg, j->keys + r0, sel);
     size_t n = 0;
     for (size_t p = 0; p < P; p++) {
-        tg[p] = ct[p] > 0 ? ct[p] : (sel[p] ? 0 : -1);
-        n += tg[p] >= 0;
+        int64_t t = ct[p] > 0 ? ct[p] : (int64_t)sel[p] - 1;
+        tg[p] = t;
+        n += t >= 0;
     }
     j->count[b] = n;
     /* smooth L1 (beta 1) on the encoded offsets of the positives */
@@ -314,12 +335,22 @@ static void image_gather(void *ctx, size_t b) {
     image_job *j = ctx;
     const size_t P = j->P, C = j->classes, r0 = b * P;
     const int64_t *tg = j->target + r0;
-    size_t k = j->count[b];
+    const size_t k0 = j->count[b];
+    size_t k1 = k0;
     for (size_t p = 0; p < P; p++) {
         if (tg[p] < 0) continue;
-        memcpy(j->sel_x + k * C, j->conf + (r0 + p) * C, sizeof(float) * C);
-        j->sel_y[k] = tg[p];
-        j->sel_rows[k++] = r0 + p;
+        j->sel_y[k1] = tg[p];
+        j->sel_rows[k1++] = r0 + p;
+    }
+    /* the rows left the cache since the mining pass read them: fetch a few
+     * rows ahead, so that their misses overlap */
+    enum { AHEAD = 8 };
+    for (size_t k = k0; k < k1; k++) {
+        if (k + AHEAD < k1) {
+            const char *ahead = (const char *)(j->conf + j->sel_rows[k + AHEAD] * C);
+            for (size_t off = 0; off < sizeof(float) * C + 63; off += 64) __builtin_prefetch(ahead + off);
+        }
+        memcpy(j->sel_x + k * C, j->conf + j->sel_rows[k] * C, sizeof(float) * C);
     }
     if (j->grad_conf) lk_zero_streaming(j->grad_conf + r0 * C, P * C);
 }

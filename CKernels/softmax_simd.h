@@ -137,17 +137,15 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
     const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                            _mm512_set1_epi32((int)C));
     const float *base = c->x + g0 * C;
-    int32_t ylab[16];
-    float wyv[16];
-    __mmask16 valid = 0;
-    for (int r = 0; r < 16; r++) {
-        int64_t y = c->y[g0 + r];
-        bool ok = y != c->ignore;
-        valid |= (__mmask16)(ok << r);
-        ylab[r] = ok ? (int32_t)y : -1;
-        wyv[r] = ok ? (c->w ? c->w[y] : 1.0f) : 0.0f;
-    }
-    const __m512i yv = _mm512_loadu_si512(ylab);
+    /* the 16 labels as int32 lanes (-1 where ignored) and their class weights */
+    const __m512i ign = _mm512_set1_epi64(c->ignore);
+    const __m512i y_lo = _mm512_loadu_si512(c->y + g0), y_hi = _mm512_loadu_si512(c->y + g0 + 8);
+    const __mmask16 valid = (__mmask16)(_mm512_cmpneq_epi64_mask(y_lo, ign) |
+                                        ((unsigned)_mm512_cmpneq_epi64_mask(y_hi, ign) << 8));
+    __m512i yv = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(y_lo)), _mm512_cvtepi64_epi32(y_hi), 1);
+    yv = _mm512_mask_mov_epi32(_mm512_set1_epi32(-1), valid, yv);
+    /* labels were checked against the class count: the gather stays in w */
+    const vf wy = c->w ? _mm512_mask_i32gather_ps(v_zero(), valid, yv, c->w, 4) : _mm512_maskz_mov_ps(valid, v_set(1.0f));
     vf xs[SM_TRANSPOSED_MAX_CLASSES];
     vf m = v_set(-INFINITY);
     if (c->fast_gathers) {
@@ -173,7 +171,6 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
         if (smooth) wx = v_fma(c->w ? v_set(c->w[k]) : v_set(1.0f), d, wx);
     }
     vf ls = VFN(v_log)(S);
-    vf wy = v_load(wyv);
     vf loss = v_mul(v_mul(v_set(1.0f - c->eps), wy), v_sub(ls, xy));
     if (smooth) loss = v_fma(v_set(bb), v_fms(v_set((float)c->wsum), ls, wx), loss);
     loss = v_zero_unless(valid, loss);
@@ -216,12 +213,9 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
             }
         }
     }
-    /* rows in order, as the row-by-row path adds them */
-    float lv[16];
-    v_store(lv, loss);
-    double acc = 0.0;
-    for (int r = 0; r < 16; r++) acc += lv[r];
-    return acc;
+    /* in double, as every chunk sum (a fixed order: the same at any thread count) */
+    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(loss)),
+                                              _mm512_cvtps_pd(_mm512_extractf32x8_ps(loss, 1))));
 }
 #endif
 
