@@ -2,6 +2,7 @@
  * negative mining; greedy NMS. The IoU and softmax CE work goes through the
  * kernels of boxes.c and softmax.c. */
 #include "internal.h"
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #define LK_CHECK(cond, pos) do { if (!(cond)) return -(pos); } while (0)
@@ -182,6 +183,7 @@ typedef struct {
     int64_t *conf_t;   /* [B, P] */
     int64_t *matched;  /* [B, P] */
     float *iou;        /* per image b: IoU [T_b, P], best overlap and truth [2P], best prior [T_b]; at (first[b] + 2b) P + first[b] */
+    size_t *positives; /* [B] */
 } match_job;
 
 static void match_image(void *ctx, size_t b) {
@@ -191,6 +193,12 @@ static void match_image(void *ctx, size_t b) {
     if (T) lk_box_iou_from_soa(LOSSKIT_IOU, j->truths + 4 * j->first[b], T, j->corners, j->corner_soa, P, iou, 1);
     match_from_iou(iou, T, P, j->labels + j->first[b], j->threshold, iou + T * P, iou + (T + 1) * P,
                    (uint32_t *)(iou + (T + 2) * P), j->matched + b * P, j->conf_t + b * P);
+    if (j->positives) {
+        const int64_t *ct = j->conf_t + b * P;
+        size_t pos = 0;
+        for (size_t p = 0; p < P; p++) pos += ct[p] > 0;
+        j->positives[b] = pos;
+    }
 }
 
 /* Mining order: loss descending, then index ascending; NaN ranks first (the
@@ -272,7 +280,7 @@ static void select_top(const float *loss, size_t n, size_t k, uint32_t *keys, ui
 
 typedef struct {
     const float *loc, *conf, *priors, *truths;
-    const size_t *first;
+    const size_t *first, *positives;
     size_t P, classes;
     float neg_pos_ratio, v0, v1, inv_n;
     const int64_t *conf_t, *matched;
@@ -280,31 +288,41 @@ typedef struct {
     uint32_t *keys;     /* [B P] mining keys (scratch) */
     uint8_t *selected;  /* [B P] */
     int64_t *target;    /* [B P] CE target, -1 = not counted */
-    size_t *count;      /* [B] selected rows per image, then their offsets in the compact block */
+    size_t *slot;       /* [B + 1] where each image's rows start in the compact block */
+    size_t *count;      /* [B] rows each image put there */
     double *loc_part;   /* [B] localization loss per image */
     float *grad_loc, *grad_conf;
     float *sel_x, *sel_g;
     int64_t *sel_y;
     size_t *sel_rows;
-    size_t batch, nsel;
+    _Atomic int status; /* a task's failure (out of memory), for the caller */
 } image_job;
 
-/* Image b: hard negatives, CE targets (count[b] of them), localization loss and gradient. */
+/* Hard negatives an image with `pos` positives among P priors takes. */
+static size_t negatives_for(float neg_pos_ratio, size_t pos, size_t P) {
+    double want = (double)neg_pos_ratio * (double)pos;
+    return want >= (double)(P - 1) ? P - 1 : (size_t)want;
+}
+
+/* Image b, start to end but for the confidence loss: the background CE of
+ * its priors (the softmax kernel, forward only, on this thread), hard
+ * negatives, CE targets, the localization loss and gradient, its counted
+ * rows copied into its slots of the compact block while they are still in
+ * the cache (slots it leaves empty get label -1: skipped), and its
+ * confidence gradient zeroed. */
 static void image_mine(void *ctx, size_t b) {
     image_job *j = ctx;
-    const size_t P = j->P, r0 = b * P;
+    const size_t P = j->P, C = j->classes, r0 = b * P;
     const int64_t *ct = j->conf_t + r0;
     int64_t *tg = j->target + r0;
     float *ml = j->mining + r0;
-    size_t pos = 0;
-    for (size_t p = 0; p < P; p++) { /* positives rank as 0 */
-        pos += ct[p] > 0;
-        ml[p] = ct[p] > 0 ? 0.0f : ml[p];
-    }
-    double want = (double)j->neg_pos_ratio * (double)pos;
-    size_t num_neg = want >= (double)(P - 1) ? P - 1 : (size_t)want;
+    memset(tg, 0, sizeof(int64_t) * P); /* label 0 everywhere: the background CE */
+    double unused;
+    int status = lk_softmax_ce_scaled(j->conf + r0 * C, tg, P, C, NULL, -1, 0.0f, 1.0f, ml, NULL, 1, &unused);
+    if (status != LOSSKIT_OK) { atomic_store(&j->status, status); return; }
+    for (size_t p = 0; p < P; p++) ml[p] = ct[p] > 0 ? 0.0f : ml[p]; /* positives rank as 0 */
     uint8_t *sel = j->selected + r0;
-    select_top(ml, P, num_neg, j->keys + r0, sel);
+    select_top(ml, P, negatives_for(j->neg_pos_ratio, j->positives[b], P), j->keys + r0, sel);
     size_t n = 0;
     for (size_t p = 0; p < P; p++) {
         int64_t t = ct[p] > 0 ? ct[p] : (int64_t)sel[p] - 1;
@@ -312,6 +330,21 @@ static void image_mine(void *ctx, size_t b) {
         n += t >= 0;
     }
     j->count[b] = n;
+    /* counted rows into the compact block (n <= the image's slots: its
+     * positives and at most negatives_for() others) */
+    size_t k = j->slot[b];
+    for (size_t p = 0; p < P; p++) {
+        if (tg[p] < 0) continue;
+        memcpy(j->sel_x + k * C, j->conf + (r0 + p) * C, sizeof(float) * C);
+        j->sel_y[k] = tg[p];
+        j->sel_rows[k++] = r0 + p;
+    }
+    for (; k < j->slot[b + 1]; k++) {
+        memset(j->sel_x + k * C, 0, sizeof(float) * C);
+        j->sel_y[k] = -1;
+        j->sel_rows[k] = SIZE_MAX;
+    }
+    if (j->grad_conf) lk_zero_streaming(j->grad_conf + r0 * C, P * C);
     /* smooth L1 (beta 1) on the encoded offsets of the positives */
     double loc_sum = 0.0;
     float *gl = j->grad_loc ? j->grad_loc + 4 * r0 : NULL;
@@ -321,47 +354,28 @@ static void image_mine(void *ctx, size_t b) {
         size_t r = r0 + p;
         float enc[4];
         encode_one(j->truths + 4 * (j->first[b] + (size_t)j->matched[r]), j->priors + 4 * p, j->v0, j->v1, enc);
-        for (int k = 0; k < 4; k++) {
-            float d = j->loc[4 * r + k] - enc[k], a = fabsf(d);
+        for (int q = 0; q < 4; q++) {
+            float d = j->loc[4 * r + q] - enc[q], a = fabsf(d);
             loc_sum += a < 1.0f ? 0.5f * d * d : a - 0.5f;
-            if (gl) gl[4 * p + k] = (a < 1.0f ? d : (d > 0 ? 1.0f : (d < 0 ? -1.0f : d))) * j->inv_n;
+            if (gl) gl[4 * p + q] = (a < 1.0f ? d : (d > 0 ? 1.0f : (d < 0 ? -1.0f : d))) * j->inv_n;
         }
     }
     j->loc_part[b] = loc_sum;
 }
 
-/* Image b's counted rows into the compact block from offset count[b]; its gradient rows zeroed. */
-static void image_gather(void *ctx, size_t b) {
+/* The compact block's gradient rows of image b back in place (its gradient
+ * was zeroed with streaming stores, so the rows' lines are fetched ahead). */
+static void image_scatter(void *ctx, size_t b) {
     image_job *j = ctx;
-    const size_t P = j->P, C = j->classes, r0 = b * P;
-    const int64_t *tg = j->target + r0;
-    const size_t k0 = j->count[b];
-    size_t k1 = k0;
-    for (size_t p = 0; p < P; p++) {
-        if (tg[p] < 0) continue;
-        j->sel_y[k1] = tg[p];
-        j->sel_rows[k1++] = r0 + p;
-    }
-    /* the rows left the cache since the mining pass read them: fetch a few
-     * rows ahead, so that their misses overlap */
+    const size_t C = j->classes, k0 = j->slot[b], k1 = k0 + j->count[b];
     enum { AHEAD = 8 };
     for (size_t k = k0; k < k1; k++) {
         if (k + AHEAD < k1) {
-            const char *ahead = (const char *)(j->conf + j->sel_rows[k + AHEAD] * C);
-            for (size_t off = 0; off < sizeof(float) * C + 63; off += 64) __builtin_prefetch(ahead + off);
+            const char *ahead = (const char *)(j->grad_conf + j->sel_rows[k + AHEAD] * C);
+            for (size_t off = 0; off < sizeof(float) * C + 63; off += 64) __builtin_prefetch(ahead + off, 1);
         }
-        memcpy(j->sel_x + k * C, j->conf + j->sel_rows[k] * C, sizeof(float) * C);
-    }
-    if (j->grad_conf) lk_zero_streaming(j->grad_conf + r0 * C, P * C);
-}
-
-/* The compact block's gradient rows of image b, [count[b], count[b + 1]), back in place. */
-static void image_scatter(void *ctx, size_t b) {
-    image_job *j = ctx;
-    const size_t C = j->classes;
-    size_t k1 = b + 1 < j->batch ? j->count[b + 1] : j->nsel;
-    for (size_t k = j->count[b]; k < k1; k++)
         memcpy(j->grad_conf + j->sel_rows[k] * C, j->sel_g + k * C, sizeof(float) * C);
+    }
 }
 
 int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, size_t num_priors, size_t classes,
@@ -399,13 +413,15 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
      * would page-fault ~20 MB of fresh memory in again at every step):
      * first [B + 1], corners [4P] and as arrays [8P], IoU [(T + 2B) P + T],
      * conf_t, matched, CE target [B P], mining loss, keys, selected [B P],
-     * per image: selected count, localization loss */
-    size_t sizes[12] = {sizeof(size_t) * (batch + 1), sizeof(float) * 4 * P, sizeof(float) * 8 * P,
-                        sizeof(float) * ((total_truths + 2 * batch) * P + total_truths), conf_target ? 0 : sizeof(int64_t) * rows,
-                        sizeof(int64_t) * rows, sizeof(float) * rows, sizeof(uint32_t) * rows, rows,
-                        sizeof(int64_t) * rows, sizeof(size_t) * batch, sizeof(double) * batch};
-    size_t offsets[12], bytes = 0;
-    for (int k = 0; k < 12; k++) {
+     * per image: positives, slots [B + 1], rows placed, localization loss */
+    enum { PARTS = 14 };
+    size_t sizes[PARTS] = {sizeof(size_t) * (batch + 1), sizeof(float) * 4 * P, sizeof(float) * 8 * P,
+                           sizeof(float) * ((total_truths + 2 * batch) * P + total_truths),
+                           conf_target ? 0 : sizeof(int64_t) * rows, sizeof(int64_t) * rows, sizeof(float) * rows,
+                           sizeof(uint32_t) * rows, rows, sizeof(int64_t) * rows, sizeof(size_t) * batch,
+                           sizeof(size_t) * (batch + 1), sizeof(size_t) * batch, sizeof(double) * batch};
+    size_t offsets[PARTS], bytes = 0;
+    for (int k = 0; k < PARTS; k++) {
         offsets[k] = bytes;
         bytes += (sizes[k] + 63) & ~(size_t)63;
     }
@@ -421,22 +437,26 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
     uint32_t *keys = (uint32_t *)(block + offsets[7]);
     uint8_t *selected = (uint8_t *)(block + offsets[8]);
     int64_t *target = (int64_t *)(block + offsets[9]);
-    size_t *count = (size_t *)(block + offsets[10]);
-    double *loc_part = (double *)(block + offsets[11]);
+    size_t *positives = (size_t *)(block + offsets[10]);
+    size_t *slot = (size_t *)(block + offsets[11]);
+    size_t *count = (size_t *)(block + offsets[12]);
+    double *loc_part = (double *)(block + offsets[13]);
     first[0] = 0;
     for (size_t b = 0; b < batch; b++) first[b + 1] = first[b] + truth_counts[b];
     priors_to_corners(priors_cxcywh, P, corners);
     lk_box_soa_fill(corners, P, corner_soa);
 
-    /* 1. match every image (in parallel) */
+    /* 1. match every image (in parallel), counting its positives */
     match_job mj = {.loc = loc, .priors = priors_cxcywh, .corners = corners, .corner_soa = corner_soa,
                     .truths = truths_xyxy, .labels = labels, .first = first, .counts = truth_counts, .P = P,
-                    .threshold = threshold, .v0 = v0, .v1 = v1, .conf_t = conf_t, .matched = matched, .iou = iou};
-    status = lk_parallel_for(batch, lk_threads_for(threads, batch, 1), match_image, &mj);
+                    .threshold = threshold, .v0 = v0, .v1 = v1, .conf_t = conf_t, .matched = matched, .iou = iou,
+                    .positives = positives};
+    int image_threads = lk_threads_for(threads, batch, 1);
+    status = lk_parallel_for(batch, image_threads, match_image, &mj);
     if (status != LOSSKIT_OK) goto done;
 
     size_t num_pos = 0;
-    for (size_t r = 0; r < rows; r++) num_pos += conf_t[r] > 0;
+    for (size_t b = 0; b < batch; b++) num_pos += positives[b];
     if (num_pos == 0) { /* N = 0: nothing to learn from */
         *loss_loc = 0.0f;
         *loss_conf = 0.0f;
@@ -445,38 +465,36 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
         goto done;
     }
 
-    /* 2. mining: background CE of every prior (the softmax kernel, forward only) */
-    memset(target, 0, sizeof(int64_t) * rows); /* label 0 everywhere, for now */
-    double unused;
-    status = lk_softmax_ce_scaled(conf, target, rows, classes, NULL, -1, 0.0f, 1.0f, mining, NULL, threads, &unused);
-    if (status != LOSSKIT_OK) goto done;
-
-    /* 3. per image, in parallel: hard negatives, CE targets, the localization
-     * loss, and the image's gradient rows zeroed */
-    image_job ij = {.loc = loc, .conf = conf, .priors = priors_cxcywh, .truths = truths_xyxy, .first = first,
-                    .P = P, .classes = classes, .neg_pos_ratio = neg_pos_ratio, .v0 = v0, .v1 = v1,
-                    .inv_n = (float)(1.0 / (double)num_pos), .conf_t = conf_t, .matched = matched, .mining = mining,
-                    .keys = keys, .selected = selected, .target = target, .count = count, .loc_part = loc_part,
-                    .grad_loc = grad_loc, .grad_conf = grad_conf, .batch = batch};
-    int image_threads = lk_threads_for(threads, batch, 1);
-    status = lk_parallel_for(batch, image_threads, image_mine, &ij);
-    if (status != LOSSKIT_OK) goto done;
-
-    /* 4. confidence: CE over positives and mined negatives (a few % of the
-     * priors), gradient scaled by 1/N: those rows are gathered into a compact
-     * block for the softmax kernel and their gradients scattered back */
-    size_t nsel = 0;
-    for (size_t b = 0; b < batch; b++) { size_t c = count[b]; count[b] = nsel; nsel += c; } /* counts -> offsets */
+    /* 2. the confidence loss is CE over positives and mined negatives (a few %
+     * of the priors), gradient scaled by 1/N: those rows go into a compact
+     * block for the softmax kernel. Each image's slots there: its positives
+     * and at most negatives_for() others. */
+    slot[0] = 0;
+    for (size_t b = 0; b < batch; b++) {
+        size_t cap = positives[b] + negatives_for(neg_pos_ratio, positives[b], P);
+        slot[b + 1] = slot[b] + (cap < P ? cap : P);
+    }
+    const size_t nsel = slot[batch];
     size_t sel_floats = ((nsel * classes * (grad_conf ? 2 : 1)) + 15) & ~(size_t)15;
     char *sel = lk_thread_scratch(1, sizeof(float) * sel_floats + (sizeof(size_t) + sizeof(int64_t)) * (nsel + 1));
     if (!sel) { status = LOSSKIT_ERR_NOMEM; goto done; }
-    ij.nsel = nsel;
+    image_job ij = {.loc = loc, .conf = conf, .priors = priors_cxcywh, .truths = truths_xyxy, .first = first,
+                    .positives = positives, .P = P, .classes = classes, .neg_pos_ratio = neg_pos_ratio, .v0 = v0,
+                    .v1 = v1, .inv_n = (float)(1.0 / (double)num_pos), .conf_t = conf_t, .matched = matched,
+                    .mining = mining, .keys = keys, .selected = selected, .target = target, .slot = slot,
+                    .count = count, .loc_part = loc_part, .grad_loc = grad_loc, .grad_conf = grad_conf};
     ij.sel_x = (float *)sel;
     ij.sel_rows = (size_t *)(sel + sizeof(float) * sel_floats);
     ij.sel_y = (int64_t *)(ij.sel_rows + nsel + 1);
     ij.sel_g = grad_conf ? ij.sel_x + nsel * classes : NULL;
-    status = lk_parallel_for(batch, image_threads, image_gather, &ij);
+
+    /* 3. per image, in parallel: mining, targets, localization, gathering */
+    atomic_init(&ij.status, LOSSKIT_OK);
+    status = lk_parallel_for(batch, image_threads, image_mine, &ij);
+    if (status == LOSSKIT_OK) status = atomic_load(&ij.status);
     if (status != LOSSKIT_OK) goto done;
+
+    /* 4. CE and its gradient on the compact block; the gradient rows back in place */
     double conf_sum = 0.0;
     status = lk_softmax_ce_scaled(ij.sel_x, ij.sel_y, nsel, classes, NULL, -1, 0.0f, ij.inv_n, NULL, ij.sel_g, threads,
                                   &conf_sum);
