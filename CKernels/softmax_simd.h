@@ -161,13 +161,17 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
         }
     }
     for (size_t k = 0; k < C; k++) m = v_max(xs[k], m);
-    vf S = v_zero(), xy = v_zero(), wx = v_zero();
+    /* lane r's logit at its label: one gather from the transposed block
+     * (xs[k] lane r is float 16 k + r), not a compare and blend per class */
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i at_label = _mm512_add_epi32(_mm512_slli_epi32(yv, 4), lane);
+    vf xy = v_sub(_mm512_mask_i32gather_ps(m, valid, at_label, (const float *)xs, 4), m);
+    vf S = v_zero(), wx = v_zero();
     for (size_t k = 0; k < C; k++) {
         vf d = v_sub(xs[k], m);
         vf ex = VFN(v_exp_kernel)(d, true);
         S = v_add(S, ex);
         xs[k] = ex;
-        xy = v_sel(_mm512_cmpeq_epi32_mask(yv, _mm512_set1_epi32((int)k)), d, xy);
         if (smooth) wx = v_fma(c->w ? v_set(c->w[k]) : v_set(1.0f), d, wx);
     }
     vf ls = VFN(v_log)(S);
