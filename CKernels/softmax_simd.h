@@ -100,16 +100,28 @@ V_INLINE void VFN(ce_rows4)(const sm_ctx *c, size_t i0, size_t lane0, vf *S, flo
  * row loads per 16 columns and an in-register 16 x 16 transpose (64 shuffles),
  * and the same way back for the gradient. */
 #define SM_TRANSPOSED_MAX_CLASSES 32
+/* The block's fixed 16-step loops must become straight-line code (their
+ * vectors then stay in registers); SwiftPM builds C at -O2, where clang
+ * leaves some of them as loops over stack arrays (1.5x slower gradient). */
+#ifndef SM_UNROLL
+#if defined(__clang__)
+#define SM_UNROLL _Pragma("clang loop unroll(full)")
+#elif defined(__GNUC__)
+#define SM_UNROLL _Pragma("GCC unroll 16")
+#else
+#define SM_UNROLL
+#endif
+#endif
 
 /* r[i][j] <- r[j][i]: 32-bit, then 64-bit interleaves, then two rounds of
  * 128-bit lane shuffles. */
 V_INLINE void VFN(transpose16)(__m512 r[16]) {
     __m512 t[16];
-    for (int i = 0; i < 8; i++) {
+    SM_UNROLL for (int i = 0; i < 8; i++) {
         t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
     }
-    for (int i = 0; i < 4; i++) {
+    SM_UNROLL for (int i = 0; i < 4; i++) {
         __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
         __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
         r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
@@ -117,13 +129,13 @@ V_INLINE void VFN(transpose16)(__m512 r[16]) {
         r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
         r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
     }
-    for (int i = 0; i < 4; i++) {
+    SM_UNROLL for (int i = 0; i < 4; i++) {
         t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
         t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xdd);
         t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
         t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xdd);
     }
-    for (int i = 0; i < 4; i++) {
+    SM_UNROLL for (int i = 0; i < 4; i++) {
         r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
         r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
         r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
@@ -154,7 +166,7 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
         for (size_t h = 0; h < C; h += 16) { /* columns h .. h + w - 1 */
             size_t w = C - h < 16 ? C - h : 16;
             __m512 r[16];
-            for (int row = 0; row < 16; row++)
+            SM_UNROLL for (int row = 0; row < 16; row++)
                 r[row] = w == 16 ? v_load(base + row * C + h) : v_load_first(base + row * C + h, w);
             VFN(transpose16)(r);
             for (size_t k = 0; k < w; k++) xs[h + k] = r[k];
@@ -207,9 +219,9 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
             for (size_t h = 0; h < C; h += 16) {
                 size_t w = C - h < 16 ? C - h : 16;
                 __m512 r[16];
-                for (size_t k = 0; k < 16; k++) r[k] = k < w ? xs[h + k] : v_zero();
+                SM_UNROLL for (size_t k = 0; k < 16; k++) r[k] = k < w ? xs[h + k] : v_zero();
                 VFN(transpose16)(r);
-                for (int row = 0; row < 16; row++) {
+                SM_UNROLL for (int row = 0; row < 16; row++) {
                     float *g = c->grad + (g0 + (size_t)row) * C + h;
                     if (w == 16) v_store(g, r[row]);
                     else v_store_first(g, r[row], w);
