@@ -2,18 +2,25 @@
  * guard: boxes.c includes it per ISA). One row box against VW columns at a
  * time; the columns come as a structure of arrays (see boxes.c). */
 
-V_TARGET static void VFN(iou_rows)(const iou_job *job, size_t r0, size_t r1) {
+/* Rows r0 .. r1. `nan_cols`: some column box has a NaN coordinate; without
+ * one (the usual case) a row's NaN is handled once for the row, and no
+ * per-pair NaN terms are needed. */
+V_INLINE void VFN(iou_rows_impl)(const iou_job *job, size_t r0, size_t r1, const bool nan_cols) {
     const size_t m = job->m, full = m - m % VW, rest = m % VW;
     const col_soa *s = &job->cols;
     const losskit_iou_kind kind = job->kind;
     for (size_t i = r0; i < r1; i++) {
         const float *a = job->boxes1 + 4 * i;
+        float *out = job->out + i * m;
+        const bool row_nan = isnan(a[0] + a[1] + a[2] + a[3]);
+        if (row_nan && !nan_cols) { /* a NaN coordinate poisons its pairs */
+            for (size_t j = 0; j < m; j++) out[j] = NAN;
+            continue;
+        }
         const vf ax1 = v_set(a[0]), ay1 = v_set(a[1]), ax2 = v_set(a[2]), ay2 = v_set(a[3]);
         const vf aarea = v_set((a[2] - a[0]) * (a[3] - a[1]));
         const vf acx = v_set(a[0] + a[2]), acy = v_set(a[1] + a[3]);
-        const vf anan = v_set(isnan(a[0] + a[1] + a[2] + a[3]) ? NAN : 0.0f);
-        float *out = job->out + i * m;
-        const bool stream = job->stream && ((uintptr_t)out & 15) == 0;
+        const vf anan = v_set(row_nan ? NAN : 0.0f);
         for (size_t j = 0; j < m; j += VW) {
             const bool last = j == full;
             if (last && !rest) break;
@@ -24,7 +31,11 @@ V_TARGET static void VFN(iou_rows)(const iou_job *job, size_t r0, size_t r1) {
             vf inter = v_mul(iw, ih);
             vf uni = v_sub(v_add(aarea, LOAD(area)), inter);
             vm empty = v_cmp(uni, v_zero(), _CMP_EQ_OQ); /* 0 / 0 in torchvision: 0 here */
+#if LK_SIMD == 512
+            vf r = _mm512_maskz_div_ps((__mmask16)~empty, inter, uni);
+#else
             vf r = v_div(inter, uni);
+#endif
             if (kind != LOSSKIT_IOU) {
                 vf cw = v_max(v_zero(), v_sub(v_max(ax2, bx2), v_min(ax1, bx1)));
                 vf ch = v_max(v_zero(), v_sub(v_max(ay2, by2), v_min(ay1, by1)));
@@ -37,14 +48,22 @@ V_TARGET static void VFN(iou_rows)(const iou_job *job, size_t r0, size_t r1) {
                     vf dy = v_mul(v_set(0.5f), v_sub(acy, LOAD(cy)));
                     r = v_sub(r, v_div(v_fma(dx, dx, v_mul(dy, dy)), c2));
                 }
+#if LK_SIMD == 512
+                r = v_sel(empty, v_zero(), r);
+#endif
             }
+#if LK_SIMD != 512
             r = v_sel(empty, v_zero(), r);
-            r = v_add(r, v_add(anan, LOAD(nan))); /* a NaN coordinate poisons its pairs */
+#endif
+            if (nan_cols) r = v_add(r, v_add(anan, LOAD(nan)));
 #undef LOAD
             if (last) v_store_first(out + j, r, rest);
-            else if (stream) v_stream(out + j, r);
             else v_store(out + j, r);
         }
     }
-    if (job->stream) _mm_sfence(); /* once per task: a fence per row would drain the stores each time */
+}
+
+V_TARGET static void VFN(iou_rows)(const iou_job *job, size_t r0, size_t r1) {
+    if (job->nan_cols) VFN(iou_rows_impl)(job, r0, r1, true);
+    else VFN(iou_rows_impl)(job, r0, r1, false);
 }
