@@ -19,13 +19,14 @@ func checkTruthBoxes(_ name: String, _ boxes: [Float]) throws {
     guard boxes.count % 4 == 0 else {
         throw LossKitError.invalidShape(argument: name, shape: [boxes.count], reason: "boxes are 4 values each")
     }
+    // no array per box: a training step checks thousands of them
     for i in 0..<(boxes.count / 4) {
-        let b = Array(boxes[4 * i ..< 4 * i + 4])
-        if !b.allSatisfy(\.isFinite) {
-            throw LossKitError.invalidBox(argument: name, index: i, box: b, reason: "non-finite coordinate")
+        let (x1, y1, x2, y2) = (boxes[4 * i], boxes[4 * i + 1], boxes[4 * i + 2], boxes[4 * i + 3])
+        if !(x1.isFinite && y1.isFinite && x2.isFinite && y2.isFinite) {
+            throw LossKitError.invalidBox(argument: name, index: i, box: [x1, y1, x2, y2], reason: "non-finite coordinate")
         }
-        if b[2] < b[0] || b[3] < b[1] {
-            throw LossKitError.invalidBox(argument: name, index: i, box: b, reason: "x2 < x1 or y2 < y1")
+        if x2 < x1 || y2 < y1 {
+            throw LossKitError.invalidBox(argument: name, index: i, box: [x1, y1, x2, y2], reason: "x2 < x1 or y2 < y1")
         }
     }
 }
@@ -35,9 +36,10 @@ func checkPriors(_ priors: [Float]) throws -> Int {
         throw LossKitError.invalidShape(argument: "priors", shape: [priors.count], reason: "priors are 4 values each (cx, cy, w, h), at least one")
     }
     for i in 0..<(priors.count / 4) {
-        let p = Array(priors[4 * i ..< 4 * i + 4])
-        if !p.allSatisfy(\.isFinite) || p[2] <= 0 || p[3] <= 0 {
-            throw LossKitError.invalidBox(argument: "priors", index: i, box: p, reason: "priors need finite centres and w, h > 0")
+        let (cx, cy, w, h) = (priors[4 * i], priors[4 * i + 1], priors[4 * i + 2], priors[4 * i + 3])
+        if !(cx.isFinite && cy.isFinite && w.isFinite && h.isFinite) || w <= 0 || h <= 0 {
+            throw LossKitError.invalidBox(argument: "priors", index: i, box: [cx, cy, w, h],
+                                          reason: "priors need finite centres and w, h > 0")
         }
     }
     return priors.count / 4
