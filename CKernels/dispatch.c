@@ -90,6 +90,13 @@ bool lk_use_gathers(void) {
 #endif
 }
 
+lk_thread_settings lk_thread_settings_get(void) { return (lk_thread_settings){thread_isa, thread_gathers}; }
+
+void lk_thread_settings_apply(lk_thread_settings settings) {
+    thread_isa = settings.isa;
+    thread_gathers = settings.gathers;
+}
+
 int losskit_set_isa(losskit_isa isa) {
     if (!losskit_isa_supported(isa)) return LOSSKIT_ERR_UNSUPPORTED;
     atomic_store_explicit(&active_isa, (int)isa, memory_order_release);

@@ -59,8 +59,9 @@ typedef struct {
             vf g0 = v_zero(), g1 = v_zero();                                                   \
             vf l0 = VFN(name##_velem)(c, v_load(c->x + i), v_load(c->t + i), &g0);             \
             vf l1 = VFN(name##_velem)(c, v_load(c->x + i + VW), v_load(c->t + i + VW), &g1);   \
-            /* the pair added in float, then widened once (widening costs 5 ops) */             \
-            v_accumulate(acc, v_add(l0, l1));                                                  \
+            /* each widened: two large finite losses could overflow a float sum */             \
+            v_accumulate(acc, l0);                                                             \
+            v_accumulate(acc, l1);                                                             \
             if (c->loss) {                                                                     \
                 if (sl) { v_stream(c->loss + i, l0); v_stream(c->loss + i + VW, l1); }         \
                 else { v_store(c->loss + i, l0); v_store(c->loss + i + VW, l1); }              \

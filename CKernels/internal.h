@@ -48,6 +48,13 @@ void *lk_thread_scratch(int slot, size_t bytes);
 /* Whether the gather-based paths pay on this CPU (or this thread's override). */
 bool lk_use_gathers(void);
 
+/* The calling thread's overrides (ISA path, gathers), so that worker threads
+ * run a caller's tasks on the caller's settings: a kernel that picks its
+ * path inside a task then still honours losskit_set_thread_isa. */
+typedef struct { int isa, gathers; } lk_thread_settings;
+lk_thread_settings lk_thread_settings_get(void);
+void lk_thread_settings_apply(lk_thread_settings settings);
+
 /* Threads to use for `work_units` independent units of work (>= 1). */
 int lk_threads_for(int requested, size_t work_units, size_t min_units_per_thread);
 

@@ -218,7 +218,8 @@ static inline uint32_t mining_key(float v) {
  * key exactly (the second and third over the few keys left in the first's
  * bin); ties at it go to the lowest indices. O(n), branch-free counting (a
  * quickselect's data-dependent branches measured several times slower here).
- * keys: scratch [n]; the keys are computed once, into it. */
+ * keys: scratch [n]: every key, then the first pass's bin compacted in
+ * place (the last pass computes the keys again from the losses). */
 #define MB_HIST_WAYS 4
 static void select_top(const float *loss, size_t n, size_t k, uint32_t *keys, uint8_t *selected) {
     if (k == 0) { memset(selected, 0, n); return; }

@@ -20,10 +20,10 @@ typedef struct {
     size_t ntasks;
     lk_task_fn fn;
     void *ctx;
+    lk_thread_settings settings; /* the calling thread's, for the workers */
 } task_queue;
 
-static void *worker(void *arg) {
-    task_queue *q = arg;
+static void *run_tasks(task_queue *q) {
     for (;;) {
         size_t t = atomic_fetch_add_explicit(&q->next, 1, memory_order_relaxed);
         if (t >= q->ntasks) break;
@@ -32,13 +32,19 @@ static void *worker(void *arg) {
     return NULL;
 }
 
+static void *worker(void *arg) {
+    task_queue *q = arg;
+    lk_thread_settings_apply(q->settings);
+    return run_tasks(q);
+}
+
 int lk_parallel_for(size_t ntasks, int threads, lk_task_fn fn, void *ctx) {
     if (threads <= 1 || ntasks <= 1) {
         for (size_t t = 0; t < ntasks; t++) fn(ctx, t);
         return LOSSKIT_OK;
     }
     if ((size_t)threads > ntasks) threads = (int)ntasks;
-    task_queue q = {.ntasks = ntasks, .fn = fn, .ctx = ctx};
+    task_queue q = {.ntasks = ntasks, .fn = fn, .ctx = ctx, .settings = lk_thread_settings_get()};
     atomic_init(&q.next, 0);
     pthread_t ids[256];
     if (threads > 256) threads = 256;
@@ -47,7 +53,7 @@ int lk_parallel_for(size_t ntasks, int threads, lk_task_fn fn, void *ctx) {
         if (pthread_create(&ids[started], NULL, worker, &q) != 0) break;
         started++;
     }
-    worker(&q); /* the calling thread works too; it also finishes any task a missing thread would have taken */
+    run_tasks(&q); /* the calling thread works too; it also finishes any task a missing thread would have taken */
     for (int i = 0; i < started; i++) pthread_join(ids[i], NULL);
     return LOSSKIT_OK;
 }

@@ -107,6 +107,39 @@ struct DetectionSSDTests {
         }
     }
 
+    @Test("a pinned ISA reaches the worker threads (mining runs on them)")
+    func pinnedISAOnWorkers() throws {
+        // Every negative row is a permutation of one logit vector with the same
+        // background logit: equal CE in exact arithmetic, so which hard negatives
+        // are taken turns on the last bits, which differ between ISA paths.
+        let classes = 21, images = 6
+        let s = Self.randomBatch(seed: 5, images: images, classes: classes)
+        let p = s.priors.count / 4
+        var rng = SeededRandom(seed: 6)
+        let base = rng.normal(count: classes, std: 2)
+        var conf: [Float] = []
+        for _ in 0..<(images * p) {
+            conf.append(base[0])
+            conf += Array(base[1...]).shuffled(using: &rng)
+        }
+        let truths = s.truths.map { Array($0.prefix(4)) }, labels = s.labels.map { Array($0.prefix(1)) }
+        var perISA: [[Float]] = []
+        try forEachISA { isa in
+            let one = try multiBoxLoss(loc: s.loc, conf: conf, priors: s.priors, truths: truths, labels: labels,
+                                       classes: classes, execution: Execution(threads: 1))
+            let four = try multiBoxLoss(loc: s.loc, conf: conf, priors: s.priors, truths: truths, labels: labels,
+                                        classes: classes, execution: Execution(threads: 4))
+            let same = one == four // (a Bool: a failure prints the label, not two whole batches)
+            #expect(same, "\(isaName(isa)): 4 threads differ from 1")
+            perISA.append(one.confGradient!)
+        }
+        // the data does tell the paths apart (else this test could not fail)
+        if perISA.count > 1 {
+            let differ = perISA.first! != perISA.last!
+            #expect(differ, "ISA paths picked the same negatives")
+        }
+    }
+
     @Test("finite differences of the MultiBox loss")
     func gradientCheck() throws {
         let s = Self.randomBatch(seed: 7, images: 2, classes: 4)

@@ -60,6 +60,19 @@ struct ElementwiseDifferentialTests {
         }
     }
 
+    @Test("large finite losses sum without overflow on every ISA")
+    func largeFiniteSums() throws {
+        // 64 squared residuals of 1.5e19 are each 2.25e38 < Float.greatestFiniteMagnitude:
+        // their mean is too, though any two of them added in Float would overflow
+        let x = [Float](repeating: 1.5e19, count: 64), t = [Float](repeating: 0, count: 64)
+        let reference = try runElementwise(.mse, x, t, reduction: .mean, execution: Execution(backend: .portable))
+        #expect(reference.0.isFinite && isClose(Double(reference.0), 2.25e38, rtol: 1e-6, atol: 0))
+        try forEachISA { isa in
+            let c = try runElementwise(.mse, x, t, reduction: .mean, execution: .default)
+            #expect(c.0 == reference.0, "\(isaName(isa)): mean \(c.0) vs portable \(reference.0)")
+        }
+    }
+
     @Test("softmax losses: random rows, weights, smoothing, ignored rows, every ISA")
     func softmax() throws {
         var rng = SeededRandom(seed: 5)
