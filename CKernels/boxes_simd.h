@@ -8,8 +8,8 @@ typedef struct {
 } VFN(row_box);
 
 /* The row box against VW column boxes from column j (the first `rest`
- * only, if `tail`). kind and nan_cols are constants where this is inlined:
- * the loops below carry no per-vector tests. */
+ * only, if `tail`). kind is a constant where this is inlined, and so is
+ * nan_cols for plain IoU (the hot case): its loop carries no tests. */
 V_INLINE vf VFN(iou_vec)(const VFN(row_box) *a, const col_soa *s, size_t j, const bool tail, size_t rest,
                          const losskit_iou_kind kind, const bool nan_cols) {
 #define LOAD(arr) (tail ? v_load_first(s->arr + j, rest) : v_load(s->arr + j))
@@ -20,9 +20,11 @@ V_INLINE vf VFN(iou_vec)(const VFN(row_box) *a, const col_soa *s, size_t j, cons
     vf uni = v_sub(v_add(a->area, LOAD(area)), inter);
     vm empty = v_cmp(uni, v_zero(), _CMP_EQ_OQ); /* 0 / 0 in torchvision: 0 here */
 #if LK_SIMD == 512
-    vf r = _mm512_maskz_div_ps((__mmask16)~empty, inter, uni); /* the select folded into the division */
+    vf r = _mm512_maskz_div_ps((__mmask16)~empty, inter, uni); /* zero where empty, in the division */
+    const bool zeroed = kind == LOSSKIT_IOU; /* nothing added to r below */
 #else
     vf r = v_div(inter, uni);
+    const bool zeroed = false;
 #endif
     if (kind != LOSSKIT_IOU) {
         vf cw = v_max(v_zero(), v_sub(v_max(a->x2, bx2), v_min(a->x1, bx1)));
@@ -36,13 +38,8 @@ V_INLINE vf VFN(iou_vec)(const VFN(row_box) *a, const col_soa *s, size_t j, cons
             vf dy = v_mul(v_set(0.5f), v_sub(a->cy, LOAD(cy)));
             r = v_sub(r, v_div(v_fma(dx, dx, v_mul(dy, dy)), c2));
         }
-#if LK_SIMD == 512
-        r = v_sel(empty, v_zero(), r);
-#endif
     }
-#if LK_SIMD != 512
-    r = v_sel(empty, v_zero(), r);
-#endif
+    if (!zeroed) r = v_sel(empty, v_zero(), r);
     if (nan_cols) r = v_add(r, v_add(a->nan, LOAD(nan))); /* a NaN coordinate poisons its pairs */
 #undef LOAD
     return r;

@@ -193,12 +193,10 @@ static void match_image(void *ctx, size_t b) {
     if (T) lk_box_iou_from_soa(LOSSKIT_IOU, j->truths + 4 * j->first[b], T, j->corners, j->corner_soa, P, iou, 1);
     match_from_iou(iou, T, P, j->labels + j->first[b], j->threshold, iou + T * P, iou + (T + 1) * P,
                    (uint32_t *)(iou + (T + 2) * P), j->matched + b * P, j->conf_t + b * P);
-    if (j->positives) {
-        const int64_t *ct = j->conf_t + b * P;
-        size_t pos = 0;
-        for (size_t p = 0; p < P; p++) pos += ct[p] > 0;
-        j->positives[b] = pos;
-    }
+    const int64_t *ct = j->conf_t + b * P;
+    size_t pos = 0;
+    for (size_t p = 0; p < P; p++) pos += ct[p] > 0;
+    j->positives[b] = pos;
 }
 
 /* Mining order: loss descending, then index ascending; NaN ranks first (the
@@ -234,21 +232,21 @@ static void select_top(const float *loss, size_t n, size_t k, uint32_t *keys, ui
     for (; p + MB_HIST_WAYS <= n; p += MB_HIST_WAYS)
         for (int w = 0; w < MB_HIST_WAYS; w++) hist[w][keys[p + w] >> 21]++;
     for (; p < n; p++) hist[0][keys[p] >> 21]++;
+    for (int w = 1; w < MB_HIST_WAYS; w++)
+        for (int b = 0; b < 2048; b++) hist[0][b] += hist[w][b];
     size_t need = k;
     uint32_t bin = 2048;
     while (bin-- > 0) { /* from the top: the bin where the k-th falls */
-        uint32_t h = hist[0][bin] + hist[1][bin] + hist[2][bin] + hist[3][bin];
-        if (h >= need) break;
-        need -= h;
+        if (hist[0][bin] >= need) break;
+        need -= hist[0][bin];
     }
     uint32_t prefix = bin << 21;
-    /* the keys in that bin, compacted after the others (in place: keys[]
-     * is not needed past here but for them); passes 2 and 3 run on them */
+    /* the keys in that bin, compacted to the front of keys[] (in place: the
+     * others are not needed past here); passes 2 and 3 run on them */
     size_t nc = 0;
-    uint32_t *bin_keys = keys;
     for (size_t q = 0; q < n; q++) {
         uint32_t key = keys[q];
-        bin_keys[nc] = key;
+        keys[nc] = key;
         nc += (key >> 21) == bin;
     }
     static const int shift[2] = {10, 0};
@@ -257,7 +255,7 @@ static void select_top(const float *loss, size_t n, size_t k, uint32_t *keys, ui
     for (int pass = 0; pass < 2; pass++) {
         memset(hist[0], 0, sizeof(uint32_t) * width[pass]);
         for (size_t c = 0; c < nc; c++)
-            if ((bin_keys[c] & prefix_mask) == prefix) hist[0][(bin_keys[c] >> shift[pass]) & (width[pass] - 1)]++;
+            if ((keys[c] & prefix_mask) == prefix) hist[0][(keys[c] >> shift[pass]) & (width[pass] - 1)]++;
         bin = width[pass];
         while (bin-- > 0) {
             if (hist[0][bin] >= need) break;

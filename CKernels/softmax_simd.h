@@ -146,8 +146,8 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
     const size_t C = c->classes;
     const bool smooth = c->eps > 0.0f;
     const float bb = c->eps / (float)C;
-    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                           _mm512_set1_epi32((int)C));
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i idx = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)C));
     const float *base = c->x + g0 * C;
     /* the 16 labels as int32 lanes (-1 where ignored) and their class weights */
     const __m512i ign = _mm512_set1_epi64(c->ignore);
@@ -175,7 +175,6 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
     for (size_t k = 0; k < C; k++) m = v_max(xs[k], m);
     /* lane r's logit at its label: one gather from the transposed block
      * (xs[k] lane r is float 16 k + r), not a compare and blend per class */
-    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i at_label = _mm512_add_epi32(_mm512_slli_epi32(yv, 4), lane);
     vf xy = v_sub(_mm512_mask_i32gather_ps(m, valid, at_label, (const float *)xs, 4), m);
     vf S = v_zero(), wx = v_zero();
@@ -206,7 +205,7 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
             /* back to rows through an L1 block: scatters cost more than gathers */
             float scratch[SM_TRANSPOSED_MAX_CLASSES * 16] __attribute__((aligned(64)));
             for (size_t k = 0; k < C; k++) _mm512_store_ps(scratch + 16 * k, xs[k]);
-            const __m512i down = _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), 4);
+            const __m512i down = _mm512_slli_epi32(lane, 4);
             const size_t full = C - C % 16, rest = C % 16;
             for (int r = 0; r < 16; r++) {
                 float *g = c->grad + (g0 + r) * C;
