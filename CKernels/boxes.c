@@ -49,6 +49,7 @@ typedef struct {
     size_t n, m, rows_per_task;
     float *out;
     bool nan_cols;    /* some box of the second set has a NaN coordinate */
+    bool stream;      /* whole-vector stores of the plain IoU kernel non-temporal */
     losskit_isa path; /* chosen on the calling thread */
     col_soa cols;
 } iou_job;
@@ -98,7 +99,7 @@ int losskit_box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n,
     LK_CHECK(threads >= 0, 7);
     if (total == 0) return LOSSKIT_OK;
     /* the second set as a structure of arrays: O(m) scratch */
-    float *soa = malloc(sizeof(float) * 8 * m);
+    float *soa = malloc(sizeof(float) * lk_box_soa_floats(m));
     if (!soa) return LOSSKIT_ERR_NOMEM;
     lk_box_soa_fill(boxes2, m, soa);
     int status = lk_box_iou_from_soa(kind, boxes1, n, boxes2, soa, m, out, threads);
@@ -107,12 +108,14 @@ int losskit_box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n,
 }
 
 void lk_box_soa_fill(const float *boxes, size_t m, float *soa) {
-    for (size_t j = 0; j < m; j++) {
-        const float *b = boxes + 4 * j;
-        soa[j] = b[0]; soa[m + j] = b[1]; soa[2 * m + j] = b[2]; soa[3 * m + j] = b[3];
-        soa[4 * m + j] = (b[2] - b[0]) * (b[3] - b[1]);
-        soa[5 * m + j] = b[0] + b[2]; soa[6 * m + j] = b[1] + b[3];
-        soa[7 * m + j] = isnan(b[0] + b[1] + b[2] + b[3]) ? NAN : 0.0f;
+    const size_t stride = m + LK_BOX_SOA_PAD;
+    if (m == 0) return;
+    for (size_t j = 0; j < stride; j++) {
+        const float *b = boxes + 4 * (j % m);
+        soa[j] = b[0]; soa[stride + j] = b[1]; soa[2 * stride + j] = b[2]; soa[3 * stride + j] = b[3];
+        soa[4 * stride + j] = (b[2] - b[0]) * (b[3] - b[1]);
+        soa[5 * stride + j] = b[0] + b[2]; soa[6 * stride + j] = b[1] + b[3];
+        soa[7 * stride + j] = isnan(b[0] + b[1] + b[2] + b[3]) ? NAN : 0.0f;
     }
 }
 
@@ -120,18 +123,23 @@ int lk_box_iou_from_soa(losskit_iou_kind kind, const float *boxes1, size_t n, co
                         size_t m, float *out, int threads) {
     size_t total = n * m;
     if (total == 0) return LOSSKIT_OK;
-    /* Ordinary stores: the kernel is compute-bound here, and streaming the
-     * rows (through an L1 tile, whole lines) measured 1.3x slower on Zen 4. */
     iou_job job = {.kind = kind, .boxes1 = boxes1, .boxes2 = boxes2, .n = n, .m = m, .out = out, .nan_cols = false};
-    for (size_t j = 0; j < m; j++) job.nan_cols |= isnan(soa[7 * m + j]);
+    const size_t stride = m + LK_BOX_SOA_PAD;
+    for (size_t j = 0; j < m; j++) job.nan_cols |= isnan(soa[7 * stride + j]);
     col_soa *s = &job.cols;
     float *f = (float *)soa; /* read only: the kernels never write through these */
-    s->x1 = f; s->y1 = f + m; s->x2 = f + 2 * m; s->y2 = f + 3 * m;
-    s->area = f + 4 * m; s->cx = f + 5 * m; s->cy = f + 6 * m; s->nan = f + 7 * m;
+    s->x1 = f; s->y1 = f + stride; s->x2 = f + 2 * stride; s->y2 = f + 3 * stride;
+    s->area = f + 4 * stride; s->cx = f + 5 * stride; s->cy = f + 6 * stride; s->nan = f + 7 * stride;
     job.path = lk_isa_path();
     job.rows_per_task = 65536 / m ? 65536 / m : 1;
     size_t tasks = (n + job.rows_per_task - 1) / job.rows_per_task;
     int nthreads = total < LK_PARALLEL_MIN ? 1 : lk_threads_for(threads, tasks, 1);
+    /* A large matrix is bound by its writes. One thread writes it faster with
+     * ordinary stores (touched ahead); from two or more, memory itself is the
+     * bound and non-temporal stores, which skip the read for ownership, halve
+     * the traffic. Measured on Zen 4, 100k x 100: 1 thread 1.93 ms ordinary
+     * vs 2.05 streamed; 2 threads 1.25 vs 1.13. */
+    job.stream = nthreads >= 2 && sizeof(float) * total >= LK_STREAM_MIN_BYTES && ((uintptr_t)out & 3) == 0;
     return lk_parallel_for(tasks, nthreads, iou_task, &job);
 }
 

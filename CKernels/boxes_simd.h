@@ -1,11 +1,33 @@
 /* IoU / GIoU / DIoU matrix rows, written once over simd_layer.h (no include
  * guard: boxes.c includes it per ISA). One row box against VW columns at a
- * time; the columns come as a structure of arrays (see boxes.c). */
+ * time; the columns come as a structure of arrays (see boxes.c).
+ *
+ * Zen 4 runs min, max, add and subtract on the same two of its four vector
+ * pipes, and plain IoU is little else: the widths are subtracted as
+ * fnmadd(max, 1, min) (the same correctly rounded difference, on the FMA
+ * pipes; `one` is hidden from the optimizer, which would turn it back into
+ * a subtraction) and clamped at 0 on the integer pipes. */
 
 /* One row box, broadcast. */
 typedef struct {
-    vf x1, y1, x2, y2, area, cx, cy, nan;
+    vf x1, y1, x2, y2, area, cx, cy, nan, one;
 } VFN(row_box);
+
+V_INLINE VFN(row_box) VFN(row_box_of)(const float *b, const bool row_nan) {
+    VFN(row_box) a = {v_set(b[0]), v_set(b[1]), v_set(b[2]), v_set(b[3]), v_set((b[2] - b[0]) * (b[3] - b[1])),
+                      v_set(b[0] + b[2]), v_set(b[1] + b[3]), v_set(row_nan ? NAN : 0.0f), v_set(1.0f)};
+    v_opaque(a.one);
+    return a;
+}
+
+/* Lanes below k from a, the rest from b. */
+V_INLINE VFN(row_box) VFN(row_box_join)(const VFN(row_box) *a, const VFN(row_box) *b, size_t k) {
+    const vm first = vm_first(k);
+    VFN(row_box) r = {v_sel(first, a->x1, b->x1), v_sel(first, a->y1, b->y1), v_sel(first, a->x2, b->x2),
+                      v_sel(first, a->y2, b->y2), v_sel(first, a->area, b->area), v_sel(first, a->cx, b->cx),
+                      v_sel(first, a->cy, b->cy), v_sel(first, a->nan, b->nan), a->one};
+    return r;
+}
 
 /* The row box against VW column boxes from column j (the first `rest`
  * only, if `tail`). kind is a constant where this is inlined, and so is
@@ -14,13 +36,13 @@ V_INLINE vf VFN(iou_vec)(const VFN(row_box) *a, const col_soa *s, size_t j, cons
                          const losskit_iou_kind kind, const bool nan_cols) {
 #define LOAD(arr) (tail ? v_load_first(s->arr + j, rest) : v_load(s->arr + j))
     vf bx1 = LOAD(x1), by1 = LOAD(y1), bx2 = LOAD(x2), by2 = LOAD(y2);
-    vf iw = v_max(v_zero(), v_sub(v_min(a->x2, bx2), v_max(a->x1, bx1)));
-    vf ih = v_max(v_zero(), v_sub(v_min(a->y2, by2), v_max(a->y1, by1)));
+    vf iw = v_clamp0_bits(v_fnma(v_max(a->x1, bx1), a->one, v_min(a->x2, bx2)));
+    vf ih = v_clamp0_bits(v_fnma(v_max(a->y1, by1), a->one, v_min(a->y2, by2)));
     vf inter = v_mul(iw, ih);
     vf uni = v_sub(v_add(a->area, LOAD(area)), inter);
-    vm empty = v_cmp(uni, v_zero(), _CMP_EQ_OQ); /* 0 / 0 in torchvision: 0 here */
+    vm nonempty = vm_nonzero(uni); /* 0 / 0 in torchvision: 0 here */
 #if LK_SIMD == 512
-    vf r = _mm512_maskz_div_ps((__mmask16)~empty, inter, uni); /* zero where empty, in the division */
+    vf r = _mm512_maskz_div_ps(nonempty, inter, uni); /* zero where empty, in the division */
     const bool zeroed = kind == LOSSKIT_IOU; /* nothing added to r below */
 #else
     vf r = v_div(inter, uni);
@@ -39,7 +61,7 @@ V_INLINE vf VFN(iou_vec)(const VFN(row_box) *a, const col_soa *s, size_t j, cons
             r = v_sub(r, v_div(v_fma(dx, dx, v_mul(dy, dy)), c2));
         }
     }
-    if (!zeroed) r = v_sel(empty, v_zero(), r);
+    if (!zeroed) r = v_zero_unless(nonempty, r);
     if (nan_cols) r = v_add(r, v_add(a->nan, LOAD(nan))); /* a NaN coordinate poisons its pairs */
 #undef LOAD
     return r;
@@ -62,10 +84,68 @@ V_INLINE void VFN(iou_rows_impl)(const iou_job *job, size_t r0, size_t r1, const
             for (size_t j = 0; j < m; j++) out[j] = NAN;
             continue;
         }
-        const VFN(row_box) a = {v_set(b[0]), v_set(b[1]), v_set(b[2]), v_set(b[3]), v_set((b[2] - b[0]) * (b[3] - b[1])),
-                                v_set(b[0] + b[2]), v_set(b[1] + b[3]), v_set(row_nan ? NAN : 0.0f)};
+        const VFN(row_box) a = VFN(row_box_of)(b, row_nan);
         for (size_t j = 0; j < full; j += VW) v_store(out + j, VFN(iou_vec)(&a, s, j, false, 0, kind, nan_cols));
         if (rest) v_store_first(out + full, VFN(iou_vec)(&a, s, full, true, rest, kind, nan_cols), rest);
+    }
+}
+
+/* Plain IoU, no NaN column, m >= VW: rows r0 .. r1 written as one run of
+ * vectors aligned to the output's VW-float boundaries, so that every store
+ * is whole (100 columns: 6.25 vectors a row, not 6 and a masked quarter).
+ * A vector that crosses a row's end takes its first lanes from that row's
+ * box and the rest from the next row's; the column arrays repeat their
+ * first entries after the last (LK_BOX_SOA_PAD), so the lanes past the end
+ * load the next row's first columns. A large matrix is bound by its write
+ * traffic: with job->stream the whole vectors are non-temporal stores (no
+ * read for ownership), otherwise the output is touched ahead of them. */
+V_INLINE void VFN(iou_flat)(const iou_job *job, size_t r0, size_t r1) {
+    enum { ahead = 1024 }; /* floats: 4 KiB */
+    const size_t m = job->m;
+    const col_soa cols = job->cols, *s = &cols; /* a copy: the stores to out cannot alias it */
+    const float *boxes1 = job->boxes1;
+    const bool stream = job->stream;
+    float *o = job->out + r0 * m;
+    const float *const end = job->out + r1 * m;
+    /* the row's first j columns go before the first boundary (j < VW <= m) */
+    size_t j = (((uintptr_t)0 - (uintptr_t)o) & (sizeof(float) * VW - 1)) / sizeof(float);
+    VFN(row_box) a = VFN(row_box_of)(boxes1 + 4 * r0, false);
+    if (j) v_store_first(o, VFN(iou_vec)(&a, s, 0, true, j, LOSSKIT_IOU, false), j);
+    o += j;
+    for (size_t i = r0;;) {
+        if (stream) {
+            for (; j + VW <= m; j += VW, o += VW) v_stream_aligned(o, VFN(iou_vec)(&a, s, j, false, 0, LOSSKIT_IOU, false));
+        } else {
+            for (; j + VW <= m; j += VW, o += VW) {
+                if ((size_t)(end - o) > ahead) __builtin_prefetch(o + ahead, 1, 3);
+                v_store(o, VFN(iou_vec)(&a, s, j, false, 0, LOSSKIT_IOU, false));
+            }
+        }
+        const size_t k = m - j; /* columns left in row i */
+        if (i + 1 == r1) {
+            if (k) v_store_first(o, VFN(iou_vec)(&a, s, j, true, k, LOSSKIT_IOU, false), k);
+            break;
+        }
+        const VFN(row_box) next = VFN(row_box_of)(boxes1 + 4 * (i + 1), false);
+        if (k) {
+            const VFN(row_box) joined = VFN(row_box_join)(&a, &next, k);
+            const vf v = VFN(iou_vec)(&joined, s, j, false, 0, LOSSKIT_IOU, false);
+            if (stream) v_stream_aligned(o, v); /* an ordinary store among streamed lines costs 2x */
+            else v_store(o, v);
+            o += VW;
+            j = VW - k;
+        } else {
+            j = 0;
+        }
+        a = next;
+        i++;
+    }
+    if (stream) _mm_sfence();
+    /* a row box with a NaN coordinate: NaN for its whole row, as the row path */
+    for (size_t i = r0; i < r1; i++) {
+        const float *b = boxes1 + 4 * i;
+        if (isnan(b[0] + b[1] + b[2] + b[3]))
+            for (size_t q = 0; q < m; q++) job->out[i * m + q] = NAN;
     }
 }
 
@@ -74,6 +154,7 @@ V_TARGET static void VFN(iou_rows)(const iou_job *job, size_t r0, size_t r1) {
     switch (job->kind) {
     case LOSSKIT_IOU:
         if (nan_cols) VFN(iou_rows_impl)(job, r0, r1, LOSSKIT_IOU, true);
+        else if (job->m >= VW) VFN(iou_flat)(job, r0, r1);
         else VFN(iou_rows_impl)(job, r0, r1, LOSSKIT_IOU, false);
         break;
     case LOSSKIT_GIOU: VFN(iou_rows_impl)(job, r0, r1, LOSSKIT_GIOU, nan_cols); break;

@@ -32,8 +32,12 @@
 losskit_isa lk_isa_path(void);
 
 /* IoU-family matrix with the second box set already as a structure of
- * arrays (8 m floats, lk_box_soa_fill): callers that reuse one set (SSD's
- * priors, image after image) build it once. Arguments already checked. */
+ * arrays (lk_box_soa_floats(m) floats, lk_box_soa_fill): callers that reuse
+ * one set (SSD's priors, image after image) build it once. Arguments
+ * already checked. Each of the 8 arrays repeats its first LK_BOX_SOA_PAD
+ * entries after its last (the IoU kernel's vectors run across row ends). */
+#define LK_BOX_SOA_PAD 16
+static inline size_t lk_box_soa_floats(size_t m) { return 8 * (m + LK_BOX_SOA_PAD); }
 void lk_box_soa_fill(const float *boxes, size_t m, float *soa);
 int lk_box_iou_from_soa(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, const float *soa,
                         size_t m, float *out, int threads);

@@ -414,7 +414,7 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
      * conf_t, matched, CE target [B P], mining loss, keys, selected [B P],
      * per image: positives, slots [B + 1], rows placed, localization loss */
     enum { PARTS = 14 };
-    size_t sizes[PARTS] = {sizeof(size_t) * (batch + 1), sizeof(float) * 4 * P, sizeof(float) * 8 * P,
+    size_t sizes[PARTS] = {sizeof(size_t) * (batch + 1), sizeof(float) * 4 * P, sizeof(float) * lk_box_soa_floats(P),
                            sizeof(float) * ((total_truths + 2 * batch) * P + total_truths),
                            conf_target ? 0 : sizeof(int64_t) * rows, sizeof(int64_t) * rows, sizeof(float) * rows,
                            sizeof(uint32_t) * rows, rows, sizeof(int64_t) * rows, sizeof(size_t) * batch,

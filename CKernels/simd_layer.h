@@ -70,6 +70,10 @@
 #undef v_stream
 #undef v_first_lane
 #undef vm_lane
+#undef v_clamp0_bits
+#undef vm_nonzero
+#undef v_opaque
+#undef v_stream_aligned
 
 #if LK_SIMD == 256
 #define VW 8
@@ -137,6 +141,13 @@
     } while (0)
 #define v_first_lane(v) _mm256_cvtss_f32(v)
 #define vm_lane(k) _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32((int)(k))))
+/* max(a, +0) by the integer order of the bits, on the integer pipes: +0
+ * for -0 and for a NaN with the sign bit set */
+#define v_clamp0_bits(a) _mm256_castsi256_ps(_mm256_max_epi32(_mm256_castps_si256(a), _mm256_setzero_si256()))
+#define vm_nonzero(a) _mm256_cmp_ps(a, _mm256_setzero_ps(), _CMP_NEQ_UQ) /* NaN counts as nonzero */
+/* hides a constant from the optimizer (see boxes_simd.h) */
+#define v_opaque(a) __asm__("" : "+x"(a))
+#define v_stream_aligned(p, v) _mm256_stream_ps(p, v) /* p on a 32-byte boundary */
 
 #ifndef LK_SIMD_AVX2_HELPERS
 #define LK_SIMD_AVX2_HELPERS
@@ -237,6 +248,10 @@ __attribute__((target("avx2,fma"))) static inline float lk_hsum_avx2(__m256 v) {
     } while (0)
 #define v_first_lane(v) _mm512_cvtss_f32(v)
 #define vm_lane(k) ((__mmask16)(1u << (k)))
+#define v_clamp0_bits(a) _mm512_castsi512_ps(_mm512_max_epi32(_mm512_castps_si512(a), _mm512_setzero_si512()))
+#define vm_nonzero(a) _mm512_test_epi32_mask(_mm512_castps_si512(a), _mm512_set1_epi32(0x7fffffff))
+#define v_opaque(a) __asm__("" : "+v"(a))
+#define v_stream_aligned(p, v) _mm512_stream_ps(p, v) /* p on a 64-byte boundary */
 #else
 #error "define LK_SIMD to 256 or 512"
 #endif

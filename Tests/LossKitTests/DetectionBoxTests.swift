@@ -182,6 +182,59 @@ struct DetectionBoxTests {
         }
     }
 
+    @Test("plain IoU as one aligned run: every output offset, widths around the vector width, task seams, streamed stores")
+    func alignedRun() throws {
+        // The kernel writes rows r0..r1 as vectors on the output's aligned
+        // boundaries, a vector crossing a row end joining two row boxes:
+        // every start offset of the output, row widths that end mid-vector,
+        // and guard cells on both sides that must stay untouched.
+        var rng = SeededRandom(seed: 31)
+        func boxes(_ count: Int) -> [Float] {
+            (0..<count).flatMap { _ -> [Float] in
+                let x = Float.random(in: -20...100, using: &rng), y = Float.random(in: -20...100, using: &rng)
+                return [x, y, x + Float.random(in: 0...40, using: &rng), y + Float.random(in: 0...40, using: &rng)]
+            }
+        }
+        let guardValue: Float = -7
+        for m in [16, 17, 23, 31, 32, 33, 48, 100] {
+            let a = boxes(45) + [0, 0, 0, 0, 3, 3, 3, 3], b = boxes(m - 1) + [0, 0, 0, 0]
+            let n = a.count / 4, reference = try boxIoUMatrix(.iou, a, b, execution: .portable)
+            try forEachISA { isa in
+                for offset in 0..<16 {
+                    var buffer = [Float](repeating: guardValue, count: n * m + 32)
+                    try a.withUnsafeBufferPointer { a in
+                        try b.withUnsafeBufferPointer { b in
+                            try buffer.withUnsafeMutableBufferPointer { all in
+                                let out = UnsafeMutableBufferPointer(rebasing: all[offset..<(offset + n * m)])
+                                try boxIoUMatrix(.iou, a, b, into: out)
+                            }
+                        }
+                    }
+                    #expect(buffer[..<offset].allSatisfy { $0 == guardValue } && buffer[(offset + n * m)...].allSatisfy { $0 == guardValue },
+                            "m \(m) offset \(offset) \(isaName(isa)): wrote outside the output")
+                    let out = Array(buffer[offset..<(offset + n * m)])
+                    if let i = out.indices.first(where: { !agree(out[$0], reference[$0], rtol: 2e-5, atol: 2e-6) }) {
+                        Issue.record("m \(m) offset \(offset) \(isaName(isa)) [\(i / m), \(i % m)]: \(out[i]) vs \(reference[i])")
+                        return
+                    }
+                }
+            }
+        }
+        // Several tasks a thread, and a matrix large enough (> 4 MiB) that two
+        // threads stream it: the same bits as one thread's ordinary stores.
+        let a = boxes(12_000), b = boxes(100)
+        try forEachISA { isa in
+            let one = try boxIoUMatrix(.iou, a, b, execution: Execution(threads: 1))
+            let two = try boxIoUMatrix(.iou, a, b, execution: Execution(threads: 2))
+            #expect(sameBits(one, two), "\(isaName(isa))")
+            for i in stride(from: 0, to: one.count, by: 997) {
+                let r = try boxIoUMatrix(.iou, Array(a[4 * (i / 100)..<4 * (i / 100) + 4]), Array(b[4 * (i % 100)..<4 * (i % 100) + 4]),
+                                         execution: .portable)[0]
+                if !agree(one[i], r, rtol: 2e-5, atol: 2e-6) { Issue.record("\(isaName(isa)) pair \(i): \(one[i]) vs \(r)"); break }
+            }
+        }
+    }
+
     @Test("conversions round-trip")
     func conversions() throws {
         let xyxy: [Float] = [1, 2, 5, 10, -3, -3, 3, 3]
