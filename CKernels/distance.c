@@ -3,6 +3,7 @@
 #include "internal.h"
 #include <float.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define LK_CHECK(cond, pos) do { if (!(cond)) return -(pos); } while (0)
 
@@ -129,20 +130,212 @@ static int distance_matrix(losskit_metric metric, const float *x, size_t n, cons
     return status;
 }
 
+/* The arguments a distance matrix and its backward share (positions 1-6):
+ * 0, or minus the position of the first bad one; the sizes on success. */
+static int check_pair_sets(losskit_metric metric, const float *x, size_t n, const float *y, size_t m, size_t d,
+                           size_t *nd, size_t *md, size_t *nm) {
+    LK_CHECK(metric >= LOSSKIT_METRIC_EUCLIDEAN && metric <= LOSSKIT_METRIC_COSINE, 1);
+    LK_CHECK(lk_mul_ok(n, d, nd) && *nd <= LK_MAX_FLOATS && n <= INT32_MAX, 3);
+    LK_CHECK(x != NULL || *nd == 0, 2);
+    LK_CHECK(lk_mul_ok(m, d, md) && *md <= LK_MAX_FLOATS && m <= INT32_MAX, 5);
+    LK_CHECK(y != NULL || *md == 0, 4);
+    LK_CHECK(d <= INT32_MAX, 6);
+    LK_CHECK(lk_mul_ok(n, m, nm) && *nm <= LK_MAX_FLOATS, 5);
+    return LOSSKIT_OK;
+}
+
 int losskit_pairwise_distance(losskit_metric metric, const float *x, size_t n, const float *y, size_t m, size_t d,
                               float *out, int threads) {
     size_t nd, md, nm;
-    LK_CHECK(metric >= LOSSKIT_METRIC_EUCLIDEAN && metric <= LOSSKIT_METRIC_COSINE, 1);
-    LK_CHECK(lk_mul_ok(n, d, &nd) && nd <= LK_MAX_FLOATS && n <= INT32_MAX, 3);
-    LK_CHECK(x != NULL || nd == 0, 2);
-    LK_CHECK(lk_mul_ok(m, d, &md) && md <= LK_MAX_FLOATS && m <= INT32_MAX, 5);
-    LK_CHECK(y != NULL || md == 0, 4);
-    LK_CHECK(d <= INT32_MAX, 6);
-    LK_CHECK(lk_mul_ok(n, m, &nm) && nm <= LK_MAX_FLOATS, 5);
+    int bad = check_pair_sets(metric, x, n, y, m, d, &nd, &md, &nm);
+    if (bad) return bad;
     LK_CHECK(out != NULL || nm == 0, 7);
     LK_CHECK(threads >= 0, 8);
     direct_pairs pairs = {.x = x, .y = y, .d = d};
     return distance_matrix(metric, x, n, y, m, d, out, threads, direct_exact, &pairs);
+}
+
+/* ---- backward ----------------------------------------------------------- */
+
+/* With W[i, j] the pair's coefficient, both gradients are one SGEMM plus a
+ * diagonal term:  grad_x = alpha W y + diag(a) x,  grad_y = alpha W^T x + diag(b) y.
+ *   squared:    W = g,               alpha = -2, a_i = 2 sum_j W_ij, b_j = 2 sum_i W_ij
+ *   Euclidean:  W = g / D (0 where the clamp holds), alpha = -1, a_i = sum_j W_ij, b_j = sum_i W_ij
+ *   cosine:     W = g / (nx_i ny_j), alpha = -1, a_i = sum_j g_ij c_ij / nx_i^2, b_j = sum_i g_ij c_ij / ny_j^2
+ * (c = 1 - D the cosine, nx = max(|x|, 1e-8); a_i = 0 where |x_i| <= 1e-8: a
+ * floored norm passes no gradient; the same for b_j). Where x_i and y_j
+ * nearly coincide (the pairs the forward repairs) that form cancels as the
+ * forward's does: those pairs are left out of W and the sums, and added
+ * directly, in double, from the features. */
+typedef struct {
+    losskit_metric metric;
+    const float *x, *y, *g, *dist;
+    const double *xsq, *ysq;   /* squared norms */
+    const float *xinv, *yinv;  /* cosine: 1 / max(norm, 1e-8), NaN for a NaN norm */
+    size_t m, d, r0, rows;
+    float *w;         /* the block's W */
+    double *rowsum;   /* a's sums, all n rows */
+    double *colsum;   /* b's sums, accumulated block after block */
+    float *grad_x, *grad_y;
+    size_t cols_per_task;
+} backward_job;
+
+/* Pair (i, j) nearly coincides: its terms go in directly. */
+static inline bool backward_direct(const backward_job *b, size_t i, size_t j, float dist) {
+    if (b->metric == LOSSKIT_METRIC_COSINE) return dist < LK_PAIR_REPAIR;
+    double d2 = b->metric == LOSSKIT_METRIC_SQEUCLIDEAN ? dist : (double)dist * dist;
+    return d2 < LK_PAIR_REPAIR * (b->xsq[i] + b->ysq[j]);
+}
+
+/* The pair's gradient wrt x_i, times g, added into out (d values); wrt y_j
+ * with `wrt_y` (the two are not opposite for the cosine). */
+static void backward_pair(const backward_job *b, size_t i, size_t j, float g, float dist, bool wrt_y, float *out) {
+    const float *u = b->x + i * b->d, *v = b->y + j * b->d;
+    if (wrt_y) { const float *t = u; u = v; v = t; }
+    double cu, cv; /* coefficients of u and v */
+    switch (b->metric) {
+    case LOSSKIT_METRIC_SQEUCLIDEAN: cu = 2.0 * g; cv = -cu; break;
+    case LOSSKIT_METRIC_EUCLIDEAN:
+        if (dist <= 1e-6f) { cu = cv = 0.0 * g; break; } /* the clamp held */
+        cu = (double)g / dist; cv = -cu; break;
+    default: {
+        double iu = wrt_y ? b->yinv[j] : b->xinv[i], iv = wrt_y ? b->xinv[i] : b->yinv[j];
+        cv = -(double)g * iu * iv;
+        cu = iu < 1e8 ? (double)g * (1.0 - (double)dist) * iu * iu : 0.0 * g;
+        break;
+    }
+    }
+    for (size_t k = 0; k < b->d; k++) out[k] = (float)((double)out[k] + cu * u[k] + cv * v[k]);
+}
+
+/* Row r of the block: W and the row's sum a (pairs that nearly coincide left out). */
+static void backward_row(void *ctx, size_t r) {
+    const backward_job *b = ctx;
+    const size_t i = b->r0 + r, m = b->m;
+    const float *g = b->g + i * m, *dist = b->dist + i * m;
+    float *w = b->w + r * m;
+    double sum = 0.0;
+    for (size_t j = 0; j < m; j++) {
+        float coef;
+        if (backward_direct(b, i, j, dist[j])) {
+            coef = 0.0f;
+        } else if (b->metric == LOSSKIT_METRIC_SQEUCLIDEAN) {
+            coef = g[j];
+            sum += coef;
+        } else if (b->metric == LOSSKIT_METRIC_EUCLIDEAN) {
+            coef = dist[j] <= 1e-6f ? 0.0f * g[j] : g[j] / dist[j]; /* 1e-6: the clamp held; NaN stays NaN */
+            sum += coef;
+        } else {
+            coef = g[j] * b->xinv[i] * b->yinv[j];
+            sum += (double)g[j] * (1.0 - (double)dist[j]);
+        }
+        w[j] = coef;
+    }
+    b->rowsum[i] = sum;
+}
+
+/* After the block's SGEMM into grad_x: row r's pairs that nearly coincide. */
+static void backward_row_direct(void *ctx, size_t r) {
+    const backward_job *b = ctx;
+    const size_t i = b->r0 + r, m = b->m;
+    const float *g = b->g + i * m, *dist = b->dist + i * m;
+    for (size_t j = 0; j < m; j++)
+        if (backward_direct(b, i, j, dist[j])) backward_pair(b, i, j, g[j], dist[j], false, b->grad_x + i * b->d);
+}
+
+/* Columns [c0, c1) over the block's rows, in row order: b's sums, and (after
+ * the block's SGEMM into grad_y) the pairs that nearly coincide. */
+static void backward_columns(void *ctx, size_t task) {
+    const backward_job *b = ctx;
+    const size_t c0 = task * b->cols_per_task, c1 = c0 + b->cols_per_task < b->m ? c0 + b->cols_per_task : b->m;
+    for (size_t r = 0; r < b->rows; r++) {
+        const size_t i = b->r0 + r;
+        const float *w = b->w + r * b->m, *g = b->g + i * b->m, *dist = b->dist + i * b->m;
+        for (size_t j = c0; j < c1; j++) {
+            if (backward_direct(b, i, j, dist[j])) {
+                backward_pair(b, i, j, g[j], dist[j], true, b->grad_y + j * b->d);
+                continue;
+            }
+            b->colsum[j] += b->metric == LOSSKIT_METRIC_COSINE ? (double)g[j] * (1.0 - (double)dist[j]) : (double)w[j];
+        }
+    }
+}
+
+/* out[i, :] += coef[i] * v[i, :] */
+static void add_diagonal(float *out, const float *v, const double *coef, size_t rows, size_t d) {
+    for (size_t i = 0; i < rows; i++)
+        if (coef[i] != 0.0)
+            for (size_t k = 0; k < d; k++) out[i * d + k] = (float)((double)out[i * d + k] + coef[i] * v[i * d + k]);
+}
+
+/* The diagonal coefficient from a sum: times 2 (squared), or / norm^2 (cosine; none through a floored norm). */
+static double diagonal_coefficient(losskit_metric metric, double sum, float inv) {
+    if (metric == LOSSKIT_METRIC_SQEUCLIDEAN) return 2.0 * sum;
+    if (metric == LOSSKIT_METRIC_EUCLIDEAN) return sum;
+    return (double)inv < 1e8 ? sum * inv * inv : 0.0 * sum;
+}
+
+int losskit_pairwise_distance_backward(losskit_metric metric, const float *x, size_t n, const float *y, size_t m,
+                                       size_t d, const float *distances, const float *grad_out, float *grad_x,
+                                       float *grad_y, int threads) {
+    size_t nd, md, nm;
+    int bad = check_pair_sets(metric, x, n, y, m, d, &nd, &md, &nm);
+    if (bad) return bad;
+    LK_CHECK(distances != NULL || nm == 0, 7);
+    LK_CHECK(grad_out != NULL || nm == 0, 8);
+    LK_CHECK(threads >= 0, 11);
+    if (grad_x) memset(grad_x, 0, sizeof(float) * nd);
+    if (grad_y) memset(grad_y, 0, sizeof(float) * md);
+    if (nm == 0 || d == 0 || (!grad_x && !grad_y)) return LOSSKIT_OK;
+
+    const size_t block = n < 512 ? n : 512;
+    size_t wfloats;
+    if (!lk_mul_ok(block, m, &wfloats)) return LOSSKIT_ERR_NOMEM;
+    float *w = malloc(sizeof(float) * (wfloats + n + m));
+    double *sums = malloc(sizeof(double) * 2 * (n + m));
+    if (!w || !sums) { free(w); free(sums); return LOSSKIT_ERR_NOMEM; }
+    backward_job job = {.metric = metric, .x = x, .y = y, .g = grad_out, .dist = distances, .m = m, .d = d, .w = w,
+                        .grad_x = grad_x, .grad_y = grad_y, .cols_per_task = 256};
+    double *xsq = sums, *ysq = sums + n, *rowsum = sums + n + m, *colsum = rowsum + n;
+    float *xinv = w + wfloats, *yinv = xinv + n;
+    for (size_t i = 0; i < n; i++) xsq[i] = lk_squared_norm(x + i * d, d);
+    for (size_t j = 0; j < m; j++) ysq[j] = lk_squared_norm(y + j * d, d);
+    for (size_t i = 0; i < n; i++) xinv[i] = isnan(xsq[i]) ? NAN : (float)(1.0 / fmax(sqrt(xsq[i]), 1e-8));
+    for (size_t j = 0; j < m; j++) yinv[j] = isnan(ysq[j]) ? NAN : (float)(1.0 / fmax(sqrt(ysq[j]), 1e-8));
+    memset(colsum, 0, sizeof(double) * m);
+    job.xsq = xsq; job.ysq = ysq; job.xinv = xinv; job.yinv = yinv; job.rowsum = rowsum; job.colsum = colsum;
+
+    const float alpha = metric == LOSSKIT_METRIC_SQEUCLIDEAN ? -2.0f : -1.0f;
+    const int nthreads = lk_threads_for(threads, n, 16);
+    lk_blas_set_threads(nthreads);
+    int status = LOSSKIT_OK;
+    for (size_t r0 = 0; r0 < n && status == LOSSKIT_OK; r0 += block) {
+        const size_t rows = n - r0 < block ? n - r0 : block;
+        job.r0 = r0;
+        job.rows = rows;
+        status = lk_parallel_for(rows, nthreads, backward_row, &job);
+        if (status == LOSSKIT_OK && grad_x) {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)d, (int)m, alpha, w, (int)m, y,
+                        (int)d, 0.0f, grad_x + r0 * d, (int)d);
+            status = lk_parallel_for(rows, nthreads, backward_row_direct, &job);
+        }
+        if (status == LOSSKIT_OK && grad_y) {
+            /* grad_y accumulates the blocks in order: the same sum at any thread count */
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)d, (int)rows, alpha, w, (int)m,
+                        x + r0 * d, (int)d, r0 == 0 ? 0.0f : 1.0f, grad_y, (int)d);
+        }
+        if (status == LOSSKIT_OK && grad_y)
+            status = lk_parallel_for((m + job.cols_per_task - 1) / job.cols_per_task, nthreads, backward_columns, &job);
+    }
+    if (status == LOSSKIT_OK) {
+        for (size_t i = 0; i < n; i++) rowsum[i] = diagonal_coefficient(metric, rowsum[i], xinv[i]);
+        for (size_t j = 0; j < m; j++) colsum[j] = diagonal_coefficient(metric, colsum[j], yinv[j]);
+        if (grad_x) add_diagonal(grad_x, x, rowsum, n, d);
+        if (grad_y) add_diagonal(grad_y, y, colsum, m, d);
+    }
+    free(w);
+    free(sums);
+    return status;
 }
 
 /* ---- Mahalanobis ------------------------------------------------------- */

@@ -79,9 +79,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
                                   &ll, &lc, G ? g : NULL, G && (flags & 8) ? g + 4 * P : NULL, NULL, threads);
         if (flags & 64) losskit_release_scratch(); /* the next call allocates its scratch again */
         break; }
-    case 17: { /* distances rr x rr2 of dimension dd, into the loss buffer */
-        size_t rr2 = rr ? total / (rr * dd) : 0;
-        if (rr * rr2 <= total) losskit_pairwise_distance(flags % 4, x, rr, t, rr2 <= rr ? rr2 : rr, dd, loss, threads);
+    case 17: { /* distances rr x m2 of dimension dd, into the loss buffer, and their backward (x as the upstream) */
+        size_t rr2 = rr ? total / (rr * dd) : 0, m2 = rr2 <= rr ? rr2 : rr;
+        if (rr * rr2 <= total && losskit_pairwise_distance(flags % 4, x, rr, t, m2, dd, loss, threads) == 0) {
+            float *gy = malloc(m2 * dd ? m2 * dd * 4 : 4);
+            losskit_pairwise_distance_backward(flags % 4, x, rr, t, m2, dd, loss, x, G, (flags & 128) ? NULL : gy, threads);
+            free(gy);
+        }
         break; }
     case 18: losskit_triplet(flags % 4, X, t, x, rr, dd, p1, flags & 1, red, L, G, NULL, NULL, threads); break;
     case 19: { /* trihard with the fuzzed labels (rows of y, one per feature row) */

@@ -25,6 +25,20 @@ typedef enum losskit_metric {
 int losskit_pairwise_distance(losskit_metric metric, const float *x, size_t n, const float *y, size_t m, size_t d,
                               float *out, int threads);
 
+/* The backward pass of losskit_pairwise_distance: the gradients of
+ * sum_ij grad_out[i, j] * D[i, j] with respect to x (grad_x [n, d]) and y
+ * (grad_y [m, d]); either may be NULL. `distances` is the forward output
+ * D [n, m] of the same metric (the Euclidean and cosine gradients reuse it).
+ * At the clamps, as autograd through the forward formula: no gradient where
+ * the Euclidean clamp holds (D <= 1e-6, i.e. d^2 <= 1e-12) nor through a
+ * cosine norm floored at 1e-8. NaN in grad_out or in the features gives
+ * NaN. Two SGEMMs in row blocks of 512; per-row and per-column sums in
+ * double, in a fixed order (bitwise identical at any thread count).
+ * Scratch: 512 m + n + m floats and n + m doubles. */
+int losskit_pairwise_distance_backward(losskit_metric metric, const float *x, size_t n, const float *y, size_t m,
+                                       size_t d, const float *distances, const float *grad_out, float *grad_x,
+                                       float *grad_y, int threads);
+
 /* Mahalanobis distances sqrt((x_i - y_j)^T M (x_i - y_j)) for x [n, d] and
  * y [m, d] (metric EUCLIDEAN, with the same 1e-12 clamp under the sqrt) or
  * their squares (SQEUCLIDEAN). factor_rows = 0: `matrix` is M [d, d],

@@ -67,6 +67,60 @@ public func pairwiseDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferP
     try checkStatus(status, "pairwiseDistance")
 }
 
+/// The backward pass of ``pairwiseDistance(_:_:dimension:metric:execution:)``:
+/// the gradients of `sum_ij upstream[i, j] * distances[i, j]` with respect to
+/// `x` and `y`, as `torch.cdist(x, y).backward(upstream)` (Euclidean) gives
+/// them.
+///
+/// Per pair, `d/dx_i` is `(x_i - y_j) / D` (Euclidean), `2 (x_i - y_j)`
+/// (squared) or `-y_j / (|x_i| |y_j|) + c x_i / |x_i|^2` (cosine, `c` the
+/// cosine). At the clamps of ``DistanceMetric`` no gradient flows: not where
+/// `d^2 <= 1e-12` (so identical vectors get 0, not NaN), and not through a
+/// norm floored at `1e-8`. NaN in `upstream` or in the features gives NaN.
+///
+/// The C path runs two SGEMMs (`upstream`-weighted `y` and `x`) in blocks of
+/// 512 rows plus a diagonal term; pairs that nearly coincide, where that form
+/// cancels as the forward's does, are computed directly in double from the
+/// features, so near-duplicates keep their accuracy. Bitwise identical at
+/// any thread count.
+/// - Parameters:
+///   - x: n x dimension values.
+///   - y: m x dimension values.
+///   - dimension: the feature dimension d (>= 1).
+///   - metric: the distance; the same as the forward's.
+///   - distances: the forward's n x m output for these `x`, `y` and `metric`
+///     (the Euclidean and cosine gradients reuse it).
+///   - upstream: n x m, the gradient of the loss with respect to `distances`.
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
+/// - Returns: the gradient with respect to `x` (n x dimension) and to `y`
+///   (m x dimension).
+public func pairwiseDistanceGradient(_ x: [Float], _ y: [Float], dimension: Int, metric: DistanceMetric = .euclidean,
+                                     distances: [Float], upstream: [Float],
+                                     execution: Execution = .default) throws -> (x: [Float], y: [Float]) {
+    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
+    guard distances.count == n * m else {
+        throw LossKitError.shapeMismatch(argument: "distances", expected: "[\(n), \(m)] (x's rows by y's)",
+                                         actual: "\(distances.count) values")
+    }
+    guard upstream.count == n * m else {
+        throw LossKitError.shapeMismatch(argument: "upstream", expected: "[\(n), \(m)] (x's rows by y's)",
+                                         actual: "\(upstream.count) values")
+    }
+    let threads = try execution.validatedThreads()
+    if execution.backend == .portable {
+        return Portable.pairwiseDistanceGradient(x, y, n: n, m: m, d: dimension, metric: metric, upstream: upstream)
+    }
+    var gx = [Float](repeating: 0, count: x.count), gy = [Float](repeating: 0, count: y.count)
+    let status = gx.withUnsafeMutableBufferPointer { gx in
+        gy.withUnsafeMutableBufferPointer { gy in
+            losskit_pairwise_distance_backward(metric.c, x, n, y, m, dimension, distances, upstream, gx.baseAddress,
+                                               gy.baseAddress, threads)
+        }
+    }
+    try checkStatus(status, "pairwiseDistanceGradient")
+    return (gx, gy)
+}
+
 /// n and m of feature sets with `xCount` and `yCount` values of `dimension`.
 func distanceShapes(_ xCount: Int, _ yCount: Int, dimension: Int) throws -> (Int, Int) {
     guard dimension >= 1 else {

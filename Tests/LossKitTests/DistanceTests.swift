@@ -73,4 +73,106 @@ struct DistanceTests {
         #expect(losskit_pairwise_distance(LOSSKIT_METRIC_EUCLIDEAN, nil, 1, [1], 1, 1, &out, 1) == -2)
         #expect(out == -1)
     }
+
+    /// The golden inputs with PyTorch float64 autograd gradients
+    /// (Benchmarks/peers/make_distance_backward_fixture.py; ../shared/golden has none for this op).
+    @Test("gradient: vs PyTorch autograd (incl. near-duplicates), both backends")
+    func gradientGolden() throws {
+        for g in try Golden.cases("pairwise_distance_backward") {
+            let x = g.input("x"), y = g.input("y"), metric = Self.metric(g.string("metric")!)
+            for exec in [Execution.portable, .default] {
+                let dist = try pairwiseDistance(x.floats, y.floats, dimension: x.shape[1], metric: metric, execution: exec)
+                let grad = try pairwiseDistanceGradient(x.floats, y.floats, dimension: x.shape[1], metric: metric, distances: dist,
+                                                        upstream: g.input("upstream").floats, execution: exec)
+                let mx = firstMismatch(grad.x, g.output("grad_x").data, rtol: 1e-4, atol: 1e-5)
+                let my = firstMismatch(grad.y, g.output("grad_y").data, rtol: 1e-4, atol: 1e-5)
+                #expect(mx == nil && my == nil, "\(g) \(exec.backend): \(mx ?? "") \(my ?? "")")
+            }
+        }
+    }
+
+    /// sum_ij g_ij D_ij's gradient: the analytic one of both backends against finite differences.
+    @Test("gradient: finite differences, every metric, both backends")
+    func gradientCheck() throws {
+        var rng = SeededRandom(seed: 8)
+        let (n, m, d) = (4, 3, 5)
+        let x = rng.normal(count: n * d), y = rng.normal(count: m * d), g = rng.normal(count: n * m)
+        for metric in DistanceMetric.allCases {
+            func terms(_ x: [Float], _ y: [Float]) throws -> [Float] {
+                let dist = try pairwiseDistance(x, y, dimension: d, metric: metric, execution: .portable)
+                return zip(dist, g).map { $0 * $1 }
+            }
+            // steps of 1e-2: the terms are Float, whose rounding a smaller step would magnify
+            let numericX = try finiteDifferenceGradient(at: x, relativeStep: 1e-2, minimumStep: 1e-2) { try terms($0, y) }
+            let numericY = try finiteDifferenceGradient(at: y, relativeStep: 1e-2, minimumStep: 1e-2) { try terms(x, $0) }
+            for exec in [Execution.portable, .default] {
+                let dist = try pairwiseDistance(x, y, dimension: d, metric: metric, execution: exec)
+                let grad = try pairwiseDistanceGradient(x, y, dimension: d, metric: metric, distances: dist, upstream: g,
+                                                        execution: exec)
+                #expect(firstMismatch(grad.x, numericX, rtol: 5e-3, atol: 2e-4) == nil, "\(metric) \(exec.backend) x")
+                #expect(firstMismatch(grad.y, numericY, rtol: 5e-3, atol: 2e-4) == nil, "\(metric) \(exec.backend) y")
+            }
+        }
+    }
+
+    @Test("gradient: C vs portable (two row blocks, near-duplicates), clamps, NaN, threads")
+    func gradientDifferential() throws {
+        var rng = SeededRandom(seed: 9)
+        for (n, m, d) in [(1, 1, 1), (5, 7, 3), (33, 17, 64), (600, 40, 32)] {
+            var x = rng.normal(count: n * d), y = rng.normal(count: m * d)
+            // a few near-duplicate pairs, where the SGEMM form cancels
+            for i in 0..<min(n, m, 3) { for k in 0..<d { x[i * d + k] = 50 * y[i * d + k] + (k == 0 ? 1e-3 : 0); y[i * d + k] *= 50 } }
+            let g = rng.normal(count: n * m)
+            for metric in DistanceMetric.allCases {
+                let dist = try pairwiseDistance(x, y, dimension: d, metric: metric)
+                let reference = try pairwiseDistanceGradient(x, y, dimension: d, metric: metric, distances: dist, upstream: g,
+                                                             execution: .portable)
+                let c = try pairwiseDistanceGradient(x, y, dimension: d, metric: metric, distances: dist, upstream: g)
+                let scale = max(1, Double((reference.x + reference.y).map(abs).max() ?? 1))
+                #expect(firstMismatch(c.x, reference.x, rtol: 1e-3, atol: 1e-5 * scale) == nil, "\(metric) \(n)x\(m)x\(d) x")
+                #expect(firstMismatch(c.y, reference.y, rtol: 1e-3, atol: 1e-5 * scale) == nil, "\(metric) \(n)x\(m)x\(d) y")
+                let one = try pairwiseDistanceGradient(x, y, dimension: d, metric: metric, distances: dist, upstream: g,
+                                                       execution: Execution(threads: 1))
+                #expect(sameBits(one.x, c.x) && sameBits(one.y, c.y), "\(metric): thread count changed the gradient")
+            }
+        }
+        // identical vectors: the Euclidean clamp passes no gradient (0, not NaN); a zero vector's floored cosine norm neither
+        let v: [Float] = [1, 2, 3], zero: [Float] = [0, 0, 0]
+        for exec in [Execution.portable, .default] {
+            let same = try pairwiseDistanceGradient(v, v, dimension: 3, distances: [1e-6], upstream: [1], execution: exec)
+            #expect(same.x == [0, 0, 0] && same.y == [0, 0, 0], "\(exec.backend)")
+            let dz = try pairwiseDistance(zero, v, dimension: 3, metric: .cosine)
+            let z = try pairwiseDistanceGradient(zero, v, dimension: 3, metric: .cosine, distances: dz, upstream: [1], execution: exec)
+            #expect((z.x + z.y).allSatisfy { $0.isFinite }, "\(exec.backend): \(z)")
+            // NaN upstream poisons its row of x and its column of y; a NaN feature its own gradient
+            let x2: [Float] = [1, 0, 0, 1], y2: [Float] = [1, 1, 2, 0, 0, 3]
+            let d2 = try pairwiseDistance(x2, y2, dimension: 2)
+            let nanG = try pairwiseDistanceGradient(x2, y2, dimension: 2, distances: d2, upstream: [.nan, 1, 1, 1, 1, 1],
+                                                    execution: exec)
+            #expect(nanG.x[0].isNaN && nanG.x[1].isNaN && !nanG.x[2].isNaN && nanG.y[0].isNaN && !nanG.y[2].isNaN,
+                    "\(exec.backend): \(nanG)")
+            let x3: [Float] = [.nan, 0, 0, 1]
+            let d3 = try pairwiseDistance(x3, y2, dimension: 2)
+            let nanX = try pairwiseDistanceGradient(x3, y2, dimension: 2, distances: d3, upstream: [1, 1, 1, 1, 1, 1], execution: exec)
+            #expect(nanX.x[0].isNaN && !nanX.x[2].isNaN, "\(exec.backend): \(nanX)")
+        }
+    }
+
+    @Test("gradient: bad input")
+    func gradientBadInput() {
+        #expect(throws: LossKitError.self) {
+            try pairwiseDistanceGradient([1, 2], [1, 2], dimension: 2, distances: [1, 2], upstream: [1])
+        }
+        #expect(throws: LossKitError.self) {
+            try pairwiseDistanceGradient([1, 2], [1, 2], dimension: 2, distances: [1], upstream: [1, 1])
+        }
+        #expect(throws: LossKitError.self) {
+            try pairwiseDistanceGradient([1, 2, 3], [1, 2], dimension: 2, distances: [1], upstream: [1])
+        }
+        var gx: [Float] = [-1], gy: [Float] = [-1]
+        #expect(losskit_pairwise_distance_backward(losskit_metric(rawValue: 5), [1], 1, [1], 1, 1, [1], [1], &gx, &gy, 1) == -1)
+        #expect(losskit_pairwise_distance_backward(LOSSKIT_METRIC_EUCLIDEAN, [1], 1, [1], 1, 1, nil, [1], &gx, &gy, 1) == -7)
+        #expect(losskit_pairwise_distance_backward(LOSSKIT_METRIC_EUCLIDEAN, [1], 1, [1], 1, 1, [1], nil, &gx, &gy, 1) == -8)
+        #expect(gx == [-1] && gy == [-1], "a rejected call writes nothing")
+    }
 }

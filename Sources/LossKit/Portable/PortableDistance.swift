@@ -32,4 +32,22 @@ extension Portable {
         case .cosine: return 1 - dot / (max(nx.squareRoot(), 1e-8) * max(ny.squareRoot(), 1e-8))
         }
     }
+
+    /// The gradients of sum_ij upstream[i, j] D(x_i, y_j), pair by pair in Double.
+    static func pairwiseDistanceGradient(_ x: [Float], _ y: [Float], n: Int, m: Int, d: Int, metric: DistanceMetric,
+                                         upstream: [Float]) -> (x: [Float], y: [Float]) {
+        var gx = [Double](repeating: 0, count: n * d), gy = [Double](repeating: 0, count: m * d)
+        for i in 0..<n {
+            for j in 0..<m {
+                let g = Double(upstream[i * m + j])
+                let (dist, gu, gv) = distance(metric, x[i * d ..< (i + 1) * d], y[j * d ..< (j + 1) * d])
+                for k in 0..<d {
+                    // a NaN feature poisons its gradients (the Euclidean clamp would zero them)
+                    gx[i * d + k] += dist.isNaN ? .nan : g * gu[k]
+                    gy[j * d + k] += dist.isNaN ? .nan : g * gv[k]
+                }
+            }
+        }
+        return (gx.map(Float.init), gy.map(Float.init))
+    }
 }
