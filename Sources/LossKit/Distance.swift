@@ -82,7 +82,12 @@ public func pairwiseDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferP
 /// 512 rows plus a diagonal term; pairs that nearly coincide, where that form
 /// cancels as the forward's does, are computed directly in double from the
 /// features, so near-duplicates keep their accuracy. Bitwise identical at
-/// any thread count.
+/// any thread count. For 4096 x 4096 pairs of dimension 512 it takes ~2.3x
+/// the forward's time at 1 thread.
+///
+/// Under a Mahalanobis metric, differentiate through its factor: with `A`
+/// from ``mahalanobisFactor(_:dimension:)``, `x' = A x` row by row, the
+/// Euclidean gradient of the transformed features `g'` maps back as `g = g' A`.
 /// - Parameters:
 ///   - x: n x dimension values.
 ///   - y: m x dimension values.
