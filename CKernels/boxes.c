@@ -93,7 +93,7 @@ int losskit_box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n,
     LK_CHECK(boxes1 != NULL || n == 0, 2);
     LK_CHECK(n <= LK_MAX_FLOATS / 4, 3);
     LK_CHECK(boxes2 != NULL || m == 0, 4);
-    LK_CHECK(m <= LK_MAX_FLOATS / 4, 5);
+    LK_CHECK(m <= LK_MAX_FLOATS / 8 - LK_BOX_SOA_PAD, 5); /* its padded structure of arrays fits too */
     LK_CHECK(lk_mul_ok(n, m, &total) && total <= LK_MAX_FLOATS, 5);
     LK_CHECK(out != NULL || total == 0, 6);
     LK_CHECK(threads >= 0, 7);

@@ -7,6 +7,45 @@
 
 #define LK_CHECK(cond, pos) do { if (!(cond)) return -(pos); } while (0)
 
+/* C = alpha op(A) op(B) + beta C (cblas_sgemm, row-major) in slices of
+ * `slice` rows of C (`by_columns`: columns) on `threads` threads, OpenBLAS
+ * itself on one (each slice packs its whole other operand again: slices of
+ * 256 or more keep that a few percent). OpenBLAS's threaded driver blocks the inner dimension otherwise
+ * than its single-threaded one (different sums at 1 and 2 threads once the
+ * inner length passes ~512); slices that do not depend on the thread count
+ * keep every entry bitwise the same at any thread count. */
+typedef struct {
+    int ta, tb;
+    size_t M, N, K, lda, ldb, ldc;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    bool by_columns;
+    size_t slice; /* fixed by the caller, never from the thread count */
+} gemm_slices;
+
+static void gemm_slice(void *ctx, size_t s) {
+    const gemm_slices *g = ctx;
+    const size_t at = s * g->slice, span = (g->by_columns ? g->N : g->M) - at;
+    const size_t len = span < g->slice ? span : g->slice;
+    if (g->by_columns) { /* columns [at, at + len) of C: rows of op(B)^T */
+        const float *b = g->tb == CblasNoTrans ? g->B + at : g->B + at * g->ldb;
+        cblas_sgemm(CblasRowMajor, g->ta, g->tb, (int)g->M, (int)len, (int)g->K, g->alpha, g->A, (int)g->lda, b,
+                    (int)g->ldb, g->beta, g->C + at, (int)g->ldc);
+    } else { /* rows [at, at + len) of C */
+        const float *a = g->ta == CblasNoTrans ? g->A + at * g->lda : g->A + at;
+        cblas_sgemm(CblasRowMajor, g->ta, g->tb, (int)len, (int)g->N, (int)g->K, g->alpha, a, (int)g->lda, g->B,
+                    (int)g->ldb, g->beta, g->C + at * g->ldc, (int)g->ldc);
+    }
+}
+
+static int sgemm_sliced(gemm_slices g, int threads) {
+    if (g.M == 0 || g.N == 0) return LOSSKIT_OK;
+    lk_blas_set_threads(1);
+    const size_t span = g.by_columns ? g.N : g.M;
+    return lk_parallel_for((span + g.slice - 1) / g.slice, threads, gemm_slice, &g);
+}
+
 /* The exact squared distance of pair (i, j) in double, for pairs whose SGEMM
  * form cancelled. */
 typedef double (*exact_squared_fn)(const void *ctx, size_t i, size_t j);
@@ -109,9 +148,9 @@ static int distance_matrix(losskit_metric metric, const float *x, size_t n, cons
         for (size_t j = 0; j < m; j++) yinv[j] = isnan(yn[j]) ? NAN : (float)(1.0 / fmax(yn[j], 1e-8));
     }
     int nthreads = lk_threads_for(threads, n, 16);
-    lk_blas_set_threads(nthreads);
-    /* blocks of 1024 rows: OpenBLAS packs y again at every call, so fewer calls pay;
-     * 1024 x m floats still sit in the last-level cache when the epilogue reads them */
+    /* blocks of 1024 rows, sliced by 1024 columns (each slice packs its own
+     * rows of y and the whole block of x); 1024 x m floats still sit in the
+     * last-level cache when the epilogue reads them */
     const size_t block = 1024;
     epilogue_job job = {.metric = metric, .x = x, .y = y, .n = n, .m = m, .d = d, .xn = xn, .yn = yn, .out = out,
                         .xinv = cosine ? xinv : NULL, .yinv = cosine ? yinv : NULL,
@@ -120,8 +159,12 @@ static int distance_matrix(losskit_metric metric, const float *x, size_t n, cons
     for (size_t r0 = 0; r0 < n && status == LOSSKIT_OK; r0 += block) {
         size_t rows = n - r0 < block ? n - r0 : block;
         if (d == 0) memset(out + r0 * m, 0, sizeof(float) * rows * m);
-        else cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)rows, (int)m, (int)d, cosine ? 1.0f : -2.0f,
-                         x + r0 * d, (int)d, y, (int)d, 0.0f, out + r0 * m, (int)m);
+        else status = sgemm_sliced((gemm_slices){.ta = CblasNoTrans, .tb = CblasTrans, .M = rows, .N = m, .K = d,
+                                                 .alpha = cosine ? 1.0f : -2.0f, .A = x + r0 * d, .lda = d, .B = y,
+                                                 .ldb = d, .beta = 0.0f, .C = out + r0 * m, .ldc = m, .by_columns = true,
+                                                 .slice = 1024},
+                                   nthreads);
+        if (status != LOSSKIT_OK) break;
         job.r0 = r0;
         job.rows = rows;
         status = lk_parallel_for(rows, nthreads, epilogue_row, &job);
@@ -192,16 +235,21 @@ static inline bool backward_direct(const backward_job *b, size_t i, size_t j, fl
 static void backward_pair(const backward_job *b, size_t i, size_t j, float g, float dist, bool wrt_y, float *out) {
     const float *u = b->x + i * b->d, *v = b->y + j * b->d;
     if (wrt_y) { const float *t = u; u = v; v = t; }
-    double cu, cv; /* coefficients of u and v */
+    double cu, cv; /* coefficients of u and v, from the features in double */
     switch (b->metric) {
     case LOSSKIT_METRIC_SQEUCLIDEAN: cu = 2.0 * g; cv = -cu; break;
-    case LOSSKIT_METRIC_EUCLIDEAN:
-        if (dist <= 1e-6f) { cu = cv = 0.0 * g; break; } /* the clamp held */
-        cu = (double)g / dist; cv = -cu; break;
+    case LOSSKIT_METRIC_EUCLIDEAN: {
+        const double d2 = lk_squared_distance(u, v, b->d);
+        cu = d2 > 1e-12 ? (double)g / sqrt(d2) : 0.0 * g; /* no gradient where the clamp held; NaN stays NaN */
+        cv = -cu;
+        break;
+    }
     default: {
-        double iu = wrt_y ? b->yinv[j] : b->xinv[i], iv = wrt_y ? b->xinv[i] : b->yinv[j];
+        /* 1 / norm in double: float's rounding there is magnified ~1/angle for near-parallel pairs */
+        const double nu = sqrt(wrt_y ? b->ysq[j] : b->xsq[i]), nv = sqrt(wrt_y ? b->xsq[i] : b->ysq[j]);
+        const double iu = 1.0 / fmax(nu, 1e-8), iv = 1.0 / fmax(nv, 1e-8);
         cv = -(double)g * iu * iv;
-        cu = iu < 1e8 ? (double)g * (1.0 - (double)dist) * iu * iu : 0.0 * g;
+        cu = nu > 1e-8 ? (double)g * (1.0 - (double)dist) * iu * iu : 0.0 * g * iu;
         break;
     }
     }
@@ -220,10 +268,15 @@ static void backward_row(void *ctx, size_t r) {
         if (backward_direct(b, i, j, dist[j])) {
             coef = 0.0f;
         } else if (b->metric == LOSSKIT_METRIC_SQEUCLIDEAN) {
-            coef = g[j];
+            coef = isnan(dist[j]) ? NAN : g[j]; /* a NaN feature poisons its pairs */
             sum += coef;
         } else if (b->metric == LOSSKIT_METRIC_EUCLIDEAN) {
-            coef = dist[j] <= 1e-6f ? 0.0f * g[j] : g[j] / dist[j]; /* 1e-6: the clamp held; NaN stays NaN */
+            if (dist[j] <= 1e-6f) { /* D = sqrt(1e-12) in float: whether the clamp held, d^2 itself tells */
+                const double d2 = lk_squared_distance(b->x + i * b->d, b->y + j * b->d, b->d);
+                coef = d2 > 1e-12 ? (float)(g[j] / sqrt(d2)) : 0.0f * g[j];
+            } else {
+                coef = g[j] / dist[j]; /* NaN stays NaN */
+            }
             sum += coef;
         } else {
             coef = g[j] * b->xinv[i] * b->yinv[j];
@@ -261,18 +314,19 @@ static void backward_columns(void *ctx, size_t task) {
     }
 }
 
-/* out[i, :] += coef[i] * v[i, :] */
+/* out[i, :] += coef[i] * v[i, :] (a NaN feature poisons its row even where coef is 0) */
 static void add_diagonal(float *out, const float *v, const double *coef, size_t rows, size_t d) {
     for (size_t i = 0; i < rows; i++)
-        if (coef[i] != 0.0)
-            for (size_t k = 0; k < d; k++) out[i * d + k] = (float)((double)out[i * d + k] + coef[i] * v[i * d + k]);
+        for (size_t k = 0; k < d; k++) out[i * d + k] = (float)((double)out[i * d + k] + coef[i] * v[i * d + k]);
 }
 
-/* The diagonal coefficient from a sum: times 2 (squared), or / norm^2 (cosine; none through a floored norm). */
-static double diagonal_coefficient(losskit_metric metric, double sum, float inv) {
+/* The diagonal coefficient from a sum: times 2 (squared), or / norm^2 (cosine,
+ * from the squared norm in double; none through a floored norm). */
+static double diagonal_coefficient(losskit_metric metric, double sum, double squared_norm) {
     if (metric == LOSSKIT_METRIC_SQEUCLIDEAN) return 2.0 * sum;
     if (metric == LOSSKIT_METRIC_EUCLIDEAN) return sum;
-    return (double)inv < 1e8 ? sum * inv * inv : 0.0 * sum;
+    const double norm = sqrt(squared_norm);
+    return norm > 1e-8 ? sum / squared_norm : 0.0 * sum * norm;
 }
 
 int losskit_pairwise_distance_backward(losskit_metric metric, const float *x, size_t n, const float *y, size_t m,
@@ -307,7 +361,6 @@ int losskit_pairwise_distance_backward(losskit_metric metric, const float *x, si
 
     const float alpha = metric == LOSSKIT_METRIC_SQEUCLIDEAN ? -2.0f : -1.0f;
     const int nthreads = lk_threads_for(threads, n, 16);
-    lk_blas_set_threads(nthreads);
     int status = LOSSKIT_OK;
     for (size_t r0 = 0; r0 < n && status == LOSSKIT_OK; r0 += block) {
         const size_t rows = n - r0 < block ? n - r0 : block;
@@ -315,21 +368,23 @@ int losskit_pairwise_distance_backward(losskit_metric metric, const float *x, si
         job.rows = rows;
         status = lk_parallel_for(rows, nthreads, backward_row, &job);
         if (status == LOSSKIT_OK && grad_x) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)d, (int)m, alpha, w, (int)m, y,
-                        (int)d, 0.0f, grad_x + r0 * d, (int)d);
-            status = lk_parallel_for(rows, nthreads, backward_row_direct, &job);
+            status = sgemm_sliced((gemm_slices){.ta = CblasNoTrans, .tb = CblasNoTrans, .M = rows, .N = d, .K = m,
+                                                .alpha = alpha, .A = w, .lda = m, .B = y, .ldb = d, .beta = 0.0f,
+                                                .C = grad_x + r0 * d, .ldc = d, .slice = 256},
+                                  nthreads);
+            if (status == LOSSKIT_OK) status = lk_parallel_for(rows, nthreads, backward_row_direct, &job);
         }
-        if (status == LOSSKIT_OK && grad_y) {
-            /* grad_y accumulates the blocks in order: the same sum at any thread count */
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)d, (int)rows, alpha, w, (int)m,
-                        x + r0 * d, (int)d, r0 == 0 ? 0.0f : 1.0f, grad_y, (int)d);
-        }
+        if (status == LOSSKIT_OK && grad_y) /* accumulated block after block, in order */
+            status = sgemm_sliced((gemm_slices){.ta = CblasTrans, .tb = CblasNoTrans, .M = m, .N = d, .K = rows,
+                                                .alpha = alpha, .A = w, .lda = m, .B = x + r0 * d, .ldb = d,
+                                                .beta = r0 == 0 ? 0.0f : 1.0f, .C = grad_y, .ldc = d, .slice = 256},
+                                  nthreads);
         if (status == LOSSKIT_OK && grad_y)
             status = lk_parallel_for((m + job.cols_per_task - 1) / job.cols_per_task, nthreads, backward_columns, &job);
     }
     if (status == LOSSKIT_OK) {
-        for (size_t i = 0; i < n; i++) rowsum[i] = diagonal_coefficient(metric, rowsum[i], xinv[i]);
-        for (size_t j = 0; j < m; j++) colsum[j] = diagonal_coefficient(metric, colsum[j], yinv[j]);
+        for (size_t i = 0; i < n; i++) rowsum[i] = diagonal_coefficient(metric, rowsum[i], xsq[i]);
+        for (size_t j = 0; j < m; j++) colsum[j] = diagonal_coefficient(metric, colsum[j], ysq[j]);
         if (grad_x) add_diagonal(grad_x, x, rowsum, n, d);
         if (grad_y) add_diagonal(grad_y, y, colsum, m, d);
     }
@@ -459,13 +514,19 @@ int losskit_mahalanobis_distance(losskit_metric metric, const float *x, size_t n
     if (!scratch) { free(a); return LOSSKIT_ERR_NOMEM; }
     float *xt = scratch, *yt = scratch + n * k, *af = scratch + (n + m) * k;
     for (size_t i = 0; i < k * d; i++) af[i] = (float)a[i];
-    lk_blas_set_threads(lk_threads_for(threads, n + m, 64));
+    const int tthreads = lk_threads_for(threads, n + m, 64);
     if (k > 0) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)k, (int)d, 1.0f, x, (int)d, af, (int)d, 0.0f,
-                    xt, (int)k);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)k, (int)d, 1.0f, y, (int)d, af, (int)d, 0.0f,
-                    yt, (int)k);
+        status = sgemm_sliced((gemm_slices){.ta = CblasNoTrans, .tb = CblasTrans, .M = n, .N = k, .K = d, .alpha = 1.0f,
+                                            .A = x, .lda = d, .B = af, .ldb = d, .beta = 0.0f, .C = xt, .ldc = k,
+                                            .slice = 256},
+                              tthreads);
+        if (status == LOSSKIT_OK)
+            status = sgemm_sliced((gemm_slices){.ta = CblasNoTrans, .tb = CblasTrans, .M = m, .N = k, .K = d,
+                                                .alpha = 1.0f, .A = y, .lda = d, .B = af, .ldb = d, .beta = 0.0f,
+                                                .C = yt, .ldc = k, .slice = 256},
+                                  tthreads);
     }
+    if (status != LOSSKIT_OK) { free(scratch); free(a); return status; }
     mahalanobis_pairs pairs = {.x = x, .y = y, .a = a, .d = d, .k = k};
     status = distance_matrix(metric, xt, n, yt, m, k, out, threads, mahalanobis_exact, &pairs);
     free(scratch);

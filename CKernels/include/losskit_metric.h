@@ -34,7 +34,7 @@ int losskit_pairwise_distance(losskit_metric metric, const float *x, size_t n, c
  * cosine norm floored at 1e-8. NaN in grad_out or in the features gives
  * NaN. Two SGEMMs in row blocks of 512; per-row and per-column sums in
  * double, in a fixed order (bitwise identical at any thread count).
- * Scratch: 512 m + n + m floats and n + m doubles. */
+ * Scratch: 512 m + n + m floats and 2 (n + m) doubles. */
 int losskit_pairwise_distance_backward(losskit_metric metric, const float *x, size_t n, const float *y, size_t m,
                                        size_t d, const float *distances, const float *grad_out, float *grad_x,
                                        float *grad_y, int threads);

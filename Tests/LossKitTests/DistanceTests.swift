@@ -158,6 +158,71 @@ struct DistanceTests {
         }
     }
 
+    /// Shapes where OpenBLAS's threaded driver would block the inner dimension
+    /// otherwise than its single-threaded one (inner lengths past 512): the
+    /// kernels slice their SGEMMs themselves, so 1 and 2 threads agree bit for bit.
+    @Test("bitwise identical at 1 and 2 threads where OpenBLAS would thread: distances, Mahalanobis, gradients")
+    func threadsPastBLASBlocking() throws {
+        var rng = SeededRandom(seed: 12)
+        let one = Execution(threads: 1), two = Execution(threads: 2)
+        let (n, m, d) = (700, 600, 600)
+        let x = rng.normal(count: n * d), y = rng.normal(count: m * d)
+        for metric in DistanceMetric.allCases {
+            #expect(sameBits(try pairwiseDistance(x, y, dimension: d, metric: metric, execution: one),
+                             try pairwiseDistance(x, y, dimension: d, metric: metric, execution: two)), "\(metric)")
+        }
+        let factor = rng.normal(count: 64 * d, std: 0.05)
+        #expect(sameBits(try mahalanobisDistance(x, y, dimension: d, matrix: .factor(factor, rows: 64), execution: one),
+                         try mahalanobisDistance(x, y, dimension: d, matrix: .factor(factor, rows: 64), execution: two)))
+        let (bn, bm, bd) = (900, 1200, 64) // two row blocks, an inner length of 1200 and a last block of 388
+        let bx = rng.normal(count: bn * bd), by = rng.normal(count: bm * bd), g = rng.normal(count: bn * bm)
+        for metric in DistanceMetric.allCases {
+            let dist = try pairwiseDistance(bx, by, dimension: bd, metric: metric)
+            let a = try pairwiseDistanceGradient(bx, by, dimension: bd, metric: metric, distances: dist, upstream: g, execution: one)
+            let b = try pairwiseDistanceGradient(bx, by, dimension: bd, metric: metric, distances: dist, upstream: g, execution: two)
+            #expect(sameBits(a.x, b.x) && sameBits(a.y, b.y), "\(metric)")
+        }
+    }
+
+    @Test("gradient: NaN features for every metric, near-parallel cosine, the Euclidean clamp's edge")
+    func gradientEdges() throws {
+        for exec in [Execution.portable, .default] {
+            // a NaN feature poisons its row's gradient whatever the metric, even with a zero upstream
+            for metric in DistanceMetric.allCases {
+                for g: Float in [1, 0] {
+                    let x: [Float] = [.nan, 0], y: [Float] = [1, 1]
+                    let dist = try pairwiseDistance(x, y, dimension: 2, metric: metric, execution: exec)
+                    let r = try pairwiseDistanceGradient(x, y, dimension: 2, metric: metric, distances: dist, upstream: [g],
+                                                         execution: exec)
+                    #expect((r.x + r.y).allSatisfy { $0.isNaN }, "\(metric) g \(g) \(exec.backend): \(r)")
+                }
+            }
+            // near-parallel vectors: the cosine gradient to float precision (1/norm in double)
+            let a: [Float] = [0.3, -0.7, 0.5], b: [Float] = [0.3, -0.7, 0.50001]
+            let dc = try pairwiseDistance(a, b, dimension: 3, metric: .cosine, execution: exec)
+            let gc = try pairwiseDistanceGradient(a, b, dimension: 3, metric: .cosine, distances: dc, upstream: [1], execution: exec)
+            let (_, ga, gb) = cosineReference(a, b)
+            #expect(firstMismatch(gc.x, ga, rtol: 1e-5, atol: 0) == nil && firstMismatch(gc.y, gb, rtol: 1e-5, atol: 0) == nil,
+                    "\(exec.backend): \(gc)")
+            // d^2 just above the clamp (1e-12): a gradient, although D rounds to sqrt(1e-12) in float
+            let p: [Float] = [0, 0], q: [Float] = [9.99999997e-07, 1e-10]
+            let de = try pairwiseDistance(p, q, dimension: 2, execution: exec)
+            let ge = try pairwiseDistanceGradient(p, q, dimension: 2, distances: de, upstream: [1], execution: exec)
+            #expect(isClose(Double(ge.x[0]), -1, rtol: 1e-4, atol: 0) && isClose(Double(ge.x[1]), -1e-4, rtol: 1e-3, atol: 0),
+                    "\(exec.backend): \(ge)")
+        }
+    }
+
+    /// The cosine distance's gradient in double, from the formula.
+    func cosineReference(_ a: [Float], _ b: [Float]) -> (Double, [Double], [Double]) {
+        let u = a.map(Double.init), v = b.map(Double.init)
+        let dot = zip(u, v).reduce(0) { $0 + $1.0 * $1.1 }
+        let nu = u.reduce(0) { $0 + $1 * $1 }.squareRoot(), nv = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let c = dot / (nu * nv)
+        return (1 - c, u.indices.map { -v[$0] / (nu * nv) + c * u[$0] / (nu * nu) },
+                v.indices.map { -u[$0] / (nu * nv) + c * v[$0] / (nv * nv) })
+    }
+
     @Test("gradient: bad input")
     func gradientBadInput() {
         #expect(throws: LossKitError.self) {
