@@ -17,7 +17,8 @@ typedef enum losskit_metric {
 
 /* out[i * m + j] = metric(x_i, y_j) for x [n, d] and y [m, d], row-major.
  * Through OpenBLAS SGEMM (||x||^2 + ||y||^2 - 2 x.y for the Euclidean forms,
- * clamped at 0), with OpenBLAS set to `threads` threads. Pairs whose d^2 is
+ * clamped at 0), single-threaded OpenBLAS calls in fixed slices spread over
+ * `threads` threads (bitwise the same at any thread count). Pairs whose d^2 is
  * small against ||x||^2 + ||y||^2 - where that sum cancels - are recomputed
  * directly in double, so every entry is within 1e-4 relative of a float64
  * reference, near-duplicates included (torch.cdist's matmul path is not).
