@@ -54,6 +54,13 @@ typedef struct {
     col_soa cols;
 } iou_job;
 
+/* A box with a NaN coordinate: its whole row of the matrix is NaN. */
+static inline bool box_has_nan(const float *b) { return isnan(b[0] + b[1] + b[2] + b[3]); }
+
+static void fill_nan(float *out, size_t m) {
+    for (size_t j = 0; j < m; j++) out[j] = NAN;
+}
+
 static void iou_rows_scalar(const iou_job *job, size_t r0, size_t r1) {
     for (size_t i = r0; i < r1; i++)
         for (size_t j = 0; j < job->m; j++)
@@ -115,7 +122,7 @@ void lk_box_soa_fill(const float *boxes, size_t m, float *soa) {
         soa[j] = b[0]; soa[stride + j] = b[1]; soa[2 * stride + j] = b[2]; soa[3 * stride + j] = b[3];
         soa[4 * stride + j] = (b[2] - b[0]) * (b[3] - b[1]);
         soa[5 * stride + j] = b[0] + b[2]; soa[6 * stride + j] = b[1] + b[3];
-        soa[7 * stride + j] = isnan(b[0] + b[1] + b[2] + b[3]) ? NAN : 0.0f;
+        soa[7 * stride + j] = box_has_nan(b) ? NAN : 0.0f;
     }
 }
 

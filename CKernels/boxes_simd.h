@@ -79,9 +79,9 @@ V_INLINE void VFN(iou_rows_impl)(const iou_job *job, size_t r0, size_t r1, const
     for (size_t i = r0; i < r1; i++) {
         const float *b = boxes1 + 4 * i;
         float *out = out0 + i * m;
-        const bool row_nan = isnan(b[0] + b[1] + b[2] + b[3]);
+        const bool row_nan = box_has_nan(b);
         if (row_nan && !nan_cols) {
-            for (size_t j = 0; j < m; j++) out[j] = NAN;
+            fill_nan(out, m);
             continue;
         }
         const VFN(row_box) a = VFN(row_box_of)(b, row_nan);
@@ -142,11 +142,8 @@ V_INLINE void VFN(iou_flat)(const iou_job *job, size_t r0, size_t r1) {
     }
     if (stream) _mm_sfence();
     /* a row box with a NaN coordinate: NaN for its whole row, as the row path */
-    for (size_t i = r0; i < r1; i++) {
-        const float *b = boxes1 + 4 * i;
-        if (isnan(b[0] + b[1] + b[2] + b[3]))
-            for (size_t q = 0; q < m; q++) job->out[i * m + q] = NAN;
-    }
+    for (size_t i = r0; i < r1; i++)
+        if (box_has_nan(boxes1 + 4 * i)) fill_nan(job->out + i * m, m);
 }
 
 V_TARGET static void VFN(iou_rows)(const iou_job *job, size_t r0, size_t r1) {

@@ -9,11 +9,12 @@
 
 /* C = alpha op(A) op(B) + beta C (cblas_sgemm, row-major) in slices of
  * `slice` rows of C (`by_columns`: columns) on `threads` threads, OpenBLAS
- * itself on one (each slice packs its whole other operand again: slices of
- * 256 or more keep that a few percent). OpenBLAS's threaded driver blocks the inner dimension otherwise
- * than its single-threaded one (different sums at 1 and 2 threads once the
- * inner length passes ~512); slices that do not depend on the thread count
- * keep every entry bitwise the same at any thread count. */
+ * itself on one. OpenBLAS's threaded driver blocks the inner dimension
+ * otherwise than its single-threaded one (different sums at 1 and 2 threads
+ * once the inner length passes ~512); slices that do not depend on the
+ * thread count keep every entry bitwise the same at any thread count. Each
+ * slice packs its whole other operand again: slices of 256 or more keep
+ * that to a few percent. */
 typedef struct {
     int ta, tb;
     size_t M, N, K, lda, ldb, ldc;
@@ -256,6 +257,12 @@ static void backward_pair(const backward_job *b, size_t i, size_t j, float g, fl
     for (size_t k = 0; k < b->d; k++) out[k] = (float)((double)out[k] + cu * u[k] + cv * v[k]);
 }
 
+/* A pair's term in its row's sum a and its column's sum b: its W, or for the
+ * cosine g c (the norms divide later). */
+static inline double sum_term(const backward_job *b, float g, float dist, float w) {
+    return b->metric == LOSSKIT_METRIC_COSINE ? (double)g * (1.0 - (double)dist) : (double)w;
+}
+
 /* Row r of the block: W and the row's sum a (pairs that nearly coincide left out). */
 static void backward_row(void *ctx, size_t r) {
     const backward_job *b = ctx;
@@ -264,12 +271,13 @@ static void backward_row(void *ctx, size_t r) {
     float *w = b->w + r * m;
     double sum = 0.0;
     for (size_t j = 0; j < m; j++) {
-        float coef;
         if (backward_direct(b, i, j, dist[j])) {
-            coef = 0.0f;
-        } else if (b->metric == LOSSKIT_METRIC_SQEUCLIDEAN) {
+            w[j] = 0.0f;
+            continue;
+        }
+        float coef;
+        if (b->metric == LOSSKIT_METRIC_SQEUCLIDEAN) {
             coef = isnan(dist[j]) ? NAN : g[j]; /* a NaN feature poisons its pairs */
-            sum += coef;
         } else if (b->metric == LOSSKIT_METRIC_EUCLIDEAN) {
             if (dist[j] <= 1e-6f) { /* D = sqrt(1e-12) in float: whether the clamp held, d^2 itself tells */
                 const double d2 = lk_squared_distance(b->x + i * b->d, b->y + j * b->d, b->d);
@@ -277,12 +285,11 @@ static void backward_row(void *ctx, size_t r) {
             } else {
                 coef = g[j] / dist[j]; /* NaN stays NaN */
             }
-            sum += coef;
         } else {
             coef = g[j] * b->xinv[i] * b->yinv[j];
-            sum += (double)g[j] * (1.0 - (double)dist[j]);
         }
         w[j] = coef;
+        sum += sum_term(b, g[j], dist[j], coef);
     }
     b->rowsum[i] = sum;
 }
@@ -305,11 +312,8 @@ static void backward_columns(void *ctx, size_t task) {
         const size_t i = b->r0 + r;
         const float *w = b->w + r * b->m, *g = b->g + i * b->m, *dist = b->dist + i * b->m;
         for (size_t j = c0; j < c1; j++) {
-            if (backward_direct(b, i, j, dist[j])) {
-                backward_pair(b, i, j, g[j], dist[j], true, b->grad_y + j * b->d);
-                continue;
-            }
-            b->colsum[j] += b->metric == LOSSKIT_METRIC_COSINE ? (double)g[j] * (1.0 - (double)dist[j]) : (double)w[j];
+            if (backward_direct(b, i, j, dist[j])) backward_pair(b, i, j, g[j], dist[j], true, b->grad_y + j * b->d);
+            else b->colsum[j] += sum_term(b, g[j], dist[j], w[j]);
         }
     }
 }
@@ -354,8 +358,10 @@ int losskit_pairwise_distance_backward(losskit_metric metric, const float *x, si
     float *xinv = w + wfloats, *yinv = xinv + n;
     for (size_t i = 0; i < n; i++) xsq[i] = lk_squared_norm(x + i * d, d);
     for (size_t j = 0; j < m; j++) ysq[j] = lk_squared_norm(y + j * d, d);
-    for (size_t i = 0; i < n; i++) xinv[i] = isnan(xsq[i]) ? NAN : (float)(1.0 / fmax(sqrt(xsq[i]), 1e-8));
-    for (size_t j = 0; j < m; j++) yinv[j] = isnan(ysq[j]) ? NAN : (float)(1.0 / fmax(sqrt(ysq[j]), 1e-8));
+    if (metric == LOSSKIT_METRIC_COSINE) { /* W's factors (the diagonal and direct terms use double) */
+        for (size_t i = 0; i < n; i++) xinv[i] = isnan(xsq[i]) ? NAN : (float)(1.0 / fmax(sqrt(xsq[i]), 1e-8));
+        for (size_t j = 0; j < m; j++) yinv[j] = isnan(ysq[j]) ? NAN : (float)(1.0 / fmax(sqrt(ysq[j]), 1e-8));
+    }
     memset(colsum, 0, sizeof(double) * m);
     job.xsq = xsq; job.ysq = ysq; job.xinv = xinv; job.yinv = yinv; job.rowsum = rowsum; job.colsum = colsum;
 

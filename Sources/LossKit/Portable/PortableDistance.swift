@@ -41,10 +41,11 @@ extension Portable {
             for j in 0..<m {
                 let g = Double(upstream[i * m + j])
                 let (dist, gu, gv) = distance(metric, x[i * d ..< (i + 1) * d], y[j * d ..< (j + 1) * d])
+                // a NaN feature poisons its gradients (the Euclidean clamp would zero them)
+                let scale = dist.isNaN ? Double.nan : g
                 for k in 0..<d {
-                    // a NaN feature poisons its gradients (the Euclidean clamp would zero them)
-                    gx[i * d + k] += dist.isNaN ? .nan : g * gu[k]
-                    gy[j * d + k] += dist.isNaN ? .nan : g * gv[k]
+                    gx[i * d + k] += scale * gu[k]
+                    gy[j * d + k] += scale * gv[k]
                 }
             }
         }
