@@ -182,6 +182,30 @@ struct DetectionBoxTests {
         }
     }
 
+    /// `count` corner-form boxes, corners in [-20, 100], sides in `sides`.
+    static func randomBoxes(_ count: Int, sides: ClosedRange<Float>, using rng: inout SeededRandom) -> [Float] {
+        (0..<count).flatMap { _ -> [Float] in
+            let x = Float.random(in: -20...100, using: &rng), y = Float.random(in: -20...100, using: &rng)
+            return [x, y, x + Float.random(in: sides, using: &rng), y + Float.random(in: sides, using: &rng)]
+        }
+    }
+
+    /// The IoU matrix written `offset` floats into a buffer with guard cells
+    /// on both sides; whether the guards are intact.
+    static func iouAtOffset(_ a: [Float], _ b: [Float], offset: Int, guardValue: Float) throws -> (out: [Float], guarded: Bool) {
+        let count = (a.count / 4) * (b.count / 4)
+        var buffer = [Float](repeating: guardValue, count: count + 32)
+        try a.withUnsafeBufferPointer { a in
+            try b.withUnsafeBufferPointer { b in
+                try buffer.withUnsafeMutableBufferPointer { all in
+                    try boxIoUMatrix(.iou, a, b, into: UnsafeMutableBufferPointer(rebasing: all[offset..<(offset + count)]))
+                }
+            }
+        }
+        let guarded = buffer[..<offset].allSatisfy { $0 == guardValue } && buffer[(offset + count)...].allSatisfy { $0 == guardValue }
+        return (Array(buffer[offset..<(offset + count)]), guarded)
+    }
+
     @Test("plain IoU as one aligned run: every output offset, widths around the vector width, task seams, streamed stores")
     func alignedRun() throws {
         // The kernel writes rows r0..r1 as vectors on the output's aligned
@@ -189,30 +213,15 @@ struct DetectionBoxTests {
         // every start offset of the output, row widths that end mid-vector,
         // and guard cells on both sides that must stay untouched.
         var rng = SeededRandom(seed: 31)
-        func boxes(_ count: Int) -> [Float] {
-            (0..<count).flatMap { _ -> [Float] in
-                let x = Float.random(in: -20...100, using: &rng), y = Float.random(in: -20...100, using: &rng)
-                return [x, y, x + Float.random(in: 0...40, using: &rng), y + Float.random(in: 0...40, using: &rng)]
-            }
-        }
+        func boxes(_ count: Int) -> [Float] { Self.randomBoxes(count, sides: 0...40, using: &rng) }
         let guardValue: Float = -7
         for m in [16, 17, 23, 31, 32, 33, 48, 100] {
             let a = boxes(45) + [0, 0, 0, 0, 3, 3, 3, 3], b = boxes(m - 1) + [0, 0, 0, 0]
             let n = a.count / 4, reference = try boxIoUMatrix(.iou, a, b, execution: .portable)
             try forEachISA { isa in
                 for offset in 0..<16 {
-                    var buffer = [Float](repeating: guardValue, count: n * m + 32)
-                    try a.withUnsafeBufferPointer { a in
-                        try b.withUnsafeBufferPointer { b in
-                            try buffer.withUnsafeMutableBufferPointer { all in
-                                let out = UnsafeMutableBufferPointer(rebasing: all[offset..<(offset + n * m)])
-                                try boxIoUMatrix(.iou, a, b, into: out)
-                            }
-                        }
-                    }
-                    #expect(buffer[..<offset].allSatisfy { $0 == guardValue } && buffer[(offset + n * m)...].allSatisfy { $0 == guardValue },
-                            "m \(m) offset \(offset) \(isaName(isa)): wrote outside the output")
-                    let out = Array(buffer[offset..<(offset + n * m)])
+                    let (out, guarded) = try Self.iouAtOffset(a, b, offset: offset, guardValue: guardValue)
+                    #expect(guarded, "m \(m) offset \(offset) \(isaName(isa)): wrote outside the output")
                     if let i = out.indices.first(where: { !agree(out[$0], reference[$0], rtol: 2e-5, atol: 2e-6) }) {
                         Issue.record("m \(m) offset \(offset) \(isaName(isa)) [\(i / m), \(i % m)]: \(out[i]) vs \(reference[i])")
                         return
@@ -231,6 +240,50 @@ struct DetectionBoxTests {
                 let r = try boxIoUMatrix(.iou, Array(a[4 * (i / 100)..<4 * (i / 100) + 4]), Array(b[4 * (i % 100)..<4 * (i % 100) + 4]),
                                          execution: .portable)[0]
                 if !agree(one[i], r, rtol: 2e-5, atol: 2e-6) { Issue.record("\(isaName(isa)) pair \(i): \(one[i]) vs \(r)"); break }
+            }
+        }
+    }
+
+    @Test("plain IoU's column phase copies and positive-union vectors: the scalar path's values, any output offset, degenerate rows")
+    func phaseCopiesAndPositiveUnions() throws {
+        // From 64 rows the kernel reads the columns from copies aligned to
+        // each row's starting phase, and a row with a finite positive area
+        // (against columns whose areas are finite and >= 0) skips the
+        // union's zero test. Rows that cannot (zero, negative or infinite
+        // area, NaN) are spread through the tasks; a column of negative area
+        // turns the shortcut off for the whole matrix. Every case must give
+        // the scalar path's values exactly, and the finite ones the portable
+        // twin's.
+        var rng = SeededRandom(seed: 47)
+        func boxes(_ count: Int) -> [Float] { Self.randomBoxes(count, sides: 0.5...40, using: &rng) }
+        let odd: [[Float]] = [[3, 3, 3, 3], [0, 4, 9, 4], [5, 5, 1, 9], [9, 9, 1, 1], [0, 0, .infinity, 5],
+                              [-.infinity, 0, 5, 5], [.infinity, .infinity, .infinity, .infinity], [0, 0, .nan, 1],
+                              [1e-30, 1e-30, 2e-30, 2e-30], [-1e6, -1e6, 1e6, 2e6]]
+        var a = boxes(150)
+        for (k, box) in odd.enumerated() { a.replaceSubrange((4 * (7 + 13 * k))..<(4 * (8 + 13 * k)), with: box) }
+        let n = a.count / 4
+        let finiteRow = (0..<n).map { i in a[(4 * i)..<(4 * i + 4)].allSatisfy { $0.isFinite } }
+        func same(_ x: Float, _ y: Float) -> Bool { x == y || (x.isNaN && y.isNaN) }
+        for m in [16, 17, 20, 24, 31, 36, 100, 101] {
+            let positive = boxes(m), mixed = boxes(m - 1) + [6, 0, 2, 8] // x2 < x1: a negative area
+            for b in [positive, mixed] {
+                let portable = try boxIoUMatrix(.iou, a, b, execution: .portable)
+                var scalar: [Float] = []
+                try forEachISA { isa in
+                    for offset in [0, 1, 3, 4, 8, 13] {
+                        let (out, guarded) = try Self.iouAtOffset(a, b, offset: offset, guardValue: -7)
+                        #expect(guarded, "m \(m) offset \(offset) \(isaName(isa)): wrote outside the output")
+                        if isa == LOSSKIT_ISA_SCALAR && offset == 0 { scalar = out }
+                        if let i = out.indices.first(where: { !same(out[$0], scalar[$0]) }) {
+                            Issue.record("m \(m) offset \(offset) \(isaName(isa)) [\(i / m), \(i % m)] row \(a[(4 * (i / m))..<(4 * (i / m) + 4)]): \(out[i]) vs scalar \(scalar[i])")
+                            return
+                        }
+                        if let i = out.indices.first(where: { finiteRow[$0 / m] && !agree(out[$0], portable[$0], rtol: 2e-5, atol: 2e-6) }) {
+                            Issue.record("m \(m) offset \(offset) \(isaName(isa)) [\(i / m), \(i % m)]: \(out[i]) vs portable \(portable[i])")
+                            return
+                        }
+                    }
+                }
             }
         }
     }
