@@ -137,8 +137,8 @@ static void iou_phase_fill(const float *soa, size_t m, unsigned used, float *blo
     }
 }
 
-static int iou_matrix_run(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, const float *soa,
-                          size_t m, float *out, int threads, const col_soa *phase);
+static int iou_matrix_run(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, lk_box_soa cols,
+                          float *out, int threads, const col_soa *phase);
 
 int losskit_box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n,
                            const float *boxes2, size_t m, float *out, int threads) {
@@ -158,52 +158,53 @@ int losskit_box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n,
     const size_t phase_floats = (size_t)__builtin_popcount(used) * IOU_PHASE_ARRAYS * iou_phase_stride(m);
     float *soa = malloc(sizeof(float) * (soa_floats + (used ? phase_floats + 16 : 0)));
     if (!soa) return LOSSKIT_ERR_NOMEM;
-    lk_box_soa_fill(boxes2, m, soa);
+    const lk_box_soa cols = lk_box_soa_fill(boxes2, m, soa);
     col_soa phase[IOU_PHASES] = {{0}};
-    bool nan_cols = false;
-    for (size_t j = 0; j < m; j++) nan_cols |= isnan(soa[7 * (m + LK_BOX_SOA_PAD) + j]);
-    if (used && !nan_cols) {
+    if (used && !cols.nan) {
         float *block = soa + soa_floats;
         block += (size_t)(0 - (uintptr_t)block) % 64 / sizeof(float); /* malloc gives 16-byte alignment */
         iou_phase_fill(soa, m, used, block, phase);
     }
-    int status = iou_matrix_run(kind, boxes1, n, boxes2, soa, m, out, threads, used && !nan_cols ? phase : NULL);
+    int status = iou_matrix_run(kind, boxes1, n, boxes2, cols, out, threads, used && !cols.nan ? phase : NULL);
     free(soa);
     return status;
 }
 
-void lk_box_soa_fill(const float *boxes, size_t m, float *soa) {
+lk_box_soa lk_box_soa_fill(const float *boxes, size_t m, float *soa) {
     const size_t stride = m + LK_BOX_SOA_PAD;
-    if (m == 0) return;
-    for (size_t j = 0; j < stride; j++) {
-        const float *b = boxes + 4 * (j % m);
+    lk_box_soa facts = {.soa = soa, .m = m, .nan = false, .areas_ok = true};
+    if (m == 0) return facts;
+    for (size_t j = 0; j < m; j++) {
+        const float *b = boxes + 4 * j, area = (b[2] - b[0]) * (b[3] - b[1]);
+        const bool nan = box_has_nan(b);
         soa[j] = b[0]; soa[stride + j] = b[1]; soa[2 * stride + j] = b[2]; soa[3 * stride + j] = b[3];
-        soa[4 * stride + j] = (b[2] - b[0]) * (b[3] - b[1]);
+        soa[4 * stride + j] = area;
         soa[5 * stride + j] = b[0] + b[2]; soa[6 * stride + j] = b[1] + b[3];
-        soa[7 * stride + j] = box_has_nan(b) ? NAN : 0.0f;
+        soa[7 * stride + j] = nan ? NAN : 0.0f;
+        facts.nan |= nan;
+        facts.areas_ok &= area >= 0.0f && area < INFINITY;
     }
+    for (size_t a = 0; a < 8; a++) /* the repeat after the end */
+        for (size_t j = m; j < stride; j++) soa[a * stride + j] = soa[a * stride + j % m];
+    return facts;
 }
 
-int lk_box_iou_from_soa(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, const float *soa,
-                        size_t m, float *out, int threads) {
-    return iou_matrix_run(kind, boxes1, n, boxes2, soa, m, out, threads, NULL);
+int lk_box_iou_from_soa(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, lk_box_soa cols,
+                        float *out, int threads) {
+    return iou_matrix_run(kind, boxes1, n, boxes2, cols, out, threads, NULL);
 }
 
 /* `phase`: NULL, or the IOU_PHASES column copies of iou_phase_fill (plain
  * IoU, no NaN column). */
-static int iou_matrix_run(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, const float *soa,
-                          size_t m, float *out, int threads, const col_soa *phase) {
-    size_t total = n * m;
+static int iou_matrix_run(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, lk_box_soa cols,
+                          float *out, int threads, const col_soa *phase) {
+    const size_t m = cols.m, total = n * m;
     if (total == 0) return LOSSKIT_OK;
-    iou_job job = {.kind = kind, .boxes1 = boxes1, .boxes2 = boxes2, .n = n, .m = m, .out = out, .nan_cols = false};
+    iou_job job = {.kind = kind, .boxes1 = boxes1, .boxes2 = boxes2, .n = n, .m = m, .out = out,
+                   .nan_cols = cols.nan, .cols_pos = cols.areas_ok};
     const size_t stride = m + LK_BOX_SOA_PAD;
-    job.cols_pos = true;
-    for (size_t j = 0; j < m; j++) {
-        job.nan_cols |= isnan(soa[7 * stride + j]);
-        job.cols_pos &= soa[4 * stride + j] >= 0.0f && soa[4 * stride + j] < INFINITY;
-    }
     col_soa *s = &job.cols;
-    float *f = (float *)soa; /* read only: the kernels never write through these */
+    float *f = (float *)cols.soa; /* read only: the kernels never write through these */
     s->x1 = f; s->y1 = f + stride; s->x2 = f + 2 * stride; s->y2 = f + 3 * stride;
     s->area = f + 4 * stride; s->cx = f + 5 * stride; s->cy = f + 6 * stride; s->nan = f + 7 * stride;
     /* the copy of each row phase: an aligned one if built, else the arrays themselves */

@@ -175,7 +175,8 @@ int losskit_ssd_match(const float *truths_xyxy, const int64_t *labels, size_t nu
 /* ---- MultiBox ------------------------------------------------------------- */
 
 typedef struct {
-    const float *loc, *priors, *corners, *corner_soa, *truths;
+    const float *loc, *priors, *corners, *truths;
+    lk_box_soa corner_soa; /* the priors' corners as the IoU kernel's columns */
     const int64_t *labels;
     const size_t *first, *counts;
     size_t P;
@@ -190,7 +191,7 @@ static void match_image(void *ctx, size_t b) {
     match_job *j = ctx;
     size_t T = j->counts[b], P = j->P;
     float *iou = j->iou + (j->first[b] + 2 * b) * P + j->first[b];
-    if (T) lk_box_iou_from_soa(LOSSKIT_IOU, j->truths + 4 * j->first[b], T, j->corners, j->corner_soa, P, iou, 1);
+    if (T) lk_box_iou_from_soa(LOSSKIT_IOU, j->truths + 4 * j->first[b], T, j->corners, j->corner_soa, iou, 1);
     match_from_iou(iou, T, P, j->labels + j->first[b], j->threshold, iou + T * P, iou + (T + 1) * P,
                    (uint32_t *)(iou + (T + 2) * P), j->matched + b * P, j->conf_t + b * P);
     const int64_t *ct = j->conf_t + b * P;
@@ -443,10 +444,10 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
     first[0] = 0;
     for (size_t b = 0; b < batch; b++) first[b + 1] = first[b] + truth_counts[b];
     priors_to_corners(priors_cxcywh, P, corners);
-    lk_box_soa_fill(corners, P, corner_soa);
+    const lk_box_soa corner_cols = lk_box_soa_fill(corners, P, corner_soa);
 
     /* 1. match every image (in parallel), counting its positives */
-    match_job mj = {.loc = loc, .priors = priors_cxcywh, .corners = corners, .corner_soa = corner_soa,
+    match_job mj = {.loc = loc, .priors = priors_cxcywh, .corners = corners, .corner_soa = corner_cols,
                     .truths = truths_xyxy, .labels = labels, .first = first, .counts = truth_counts, .P = P,
                     .threshold = threshold, .v0 = v0, .v1 = v1, .conf_t = conf_t, .matched = matched, .iou = iou,
                     .positives = positives};
