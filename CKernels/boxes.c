@@ -50,7 +50,8 @@ typedef struct {
     size_t n, m, rows_per_task;
     float *out;
     bool nan_cols;    /* some box of the second set has a NaN coordinate */
-    bool stream;      /* whole-vector stores of the plain IoU kernel non-temporal */
+    bool stream;      /* a large output: the plain IoU kernel streams its stores */
+    bool half_stream; /* ... those of every other task only (two threads or more, see iou_flat) */
     losskit_isa path; /* chosen on the calling thread */
     col_soa cols;
     bool cols_pos;        /* every column box has a finite area >= 0 (see iou_vec_pos) */
@@ -214,10 +215,11 @@ static int iou_matrix_run(losskit_iou_kind kind, const float *boxes1, size_t n, 
     size_t tasks = (n + job.rows_per_task - 1) / job.rows_per_task;
     int nthreads = total < LK_PARALLEL_MIN ? 1 : lk_threads_for(threads, tasks, 1);
     /* A large matrix is bound by its writes: non-temporal stores skip the
-     * read for ownership and halve the traffic. Measured on Zen 4, 100k x 100,
-     * with the phase copies: 1 thread 1.75-1.81 ms streamed against 1.86-2.0
-     * ordinary (touched ahead); 2 threads 1.0 ms streamed. */
+     * read for ownership (100k x 100 on Zen 4, 1 thread: 1.71-1.86 ms
+     * streamed, 1.80-2.0 ordinary); from two threads half of it is streamed
+     * (see iou_flat). */
     job.stream = sizeof(float) * total >= LK_STREAM_MIN_BYTES && ((uintptr_t)out & 3) == 0;
+    job.half_stream = nthreads >= 2;
     return lk_parallel_for(tasks, nthreads, iou_task, &job);
 }
 
