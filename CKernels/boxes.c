@@ -113,6 +113,7 @@ static size_t iou_phase_stride(size_t m) { return (m + LK_BOX_SOA_PAD + IOU_PHAS
 /* Which phases occur (bit c), or 0 if copies are not worth it here. */
 static unsigned iou_phases_used(losskit_iou_kind kind, size_t n, size_t m, const float *out) {
     if (kind != LOSSKIT_IOU || n < IOU_PHASE_MIN_ROWS || m < 8 || ((uintptr_t)out & 3) != 0) return 0;
+    if (m > IOU_PHASE_MAX_BYTES / sizeof(float)) return 0; /* too large anyway; keeps the sizes below from overflowing */
     unsigned used = 0;
     size_t c = (size_t)(0 - (uintptr_t)out / sizeof(float)) % IOU_PHASES;
     for (size_t i = 0; i < IOU_PHASES; i++, c = (c + IOU_PHASES - m % IOU_PHASES) % IOU_PHASES) used |= 1u << c;
