@@ -110,9 +110,11 @@ enum { IOU_PHASES = 8, /* = job.phase's size */ IOU_PHASE_ARRAYS = 5, IOU_PHASE_
 
 static size_t iou_phase_stride(size_t m) { return (m + LK_BOX_SOA_PAD + IOU_PHASES + 15) & ~(size_t)15; }
 
-/* Which phases occur (bit c), or 0 if copies are not worth it here. */
-static unsigned iou_phases_used(losskit_iou_kind kind, size_t n, size_t m, const float *out) {
-    if (kind != LOSSKIT_IOU || n < IOU_PHASE_MIN_ROWS || m < 8 || ((uintptr_t)out & 3) != 0) return 0;
+/* Which phases occur (bit c), or 0 if copies are not worth it here (or the
+ * aligned-run kernel, m >= its vector width, is not the one that runs). */
+static unsigned iou_phases_used(losskit_iou_kind kind, size_t n, size_t m, const float *out, losskit_isa path) {
+    const size_t width = path == LOSSKIT_ISA_AVX512 ? 16 : path == LOSSKIT_ISA_AVX2 ? 8 : SIZE_MAX;
+    if (kind != LOSSKIT_IOU || n < IOU_PHASE_MIN_ROWS || m < width || ((uintptr_t)out & 3) != 0) return 0;
     if (m > IOU_PHASE_MAX_BYTES / sizeof(float)) return 0; /* too large anyway; keeps the sizes below from overflowing */
     unsigned used = 0;
     size_t c = (size_t)(0 - (uintptr_t)out / sizeof(float)) % IOU_PHASES;
@@ -140,10 +142,12 @@ static void iou_phase_fill(const float *soa, size_t m, unsigned used, float *blo
 }
 
 static int iou_matrix_run(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, lk_box_soa cols,
-                          float *out, int threads, const col_soa *phase);
+                          float *out, int threads, const col_soa *phase, bool keep);
 
-int losskit_box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n,
-                           const float *boxes2, size_t m, float *out, int threads) {
+/* losskit_box_iou_matrix; `keep`: the caller reads the matrix back at once,
+ * so it is never streamed past the cache. */
+static int box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, size_t m,
+                          float *out, int threads, bool keep) {
     size_t total;
     LK_CHECK(kind_ok(kind), 1);
     LK_CHECK(boxes1 != NULL || n == 0, 2);
@@ -155,7 +159,7 @@ int losskit_box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n,
     LK_CHECK(threads >= 0, 7);
     if (total == 0) return LOSSKIT_OK;
     /* the second set as a structure of arrays, and its phase copies: O(m) scratch */
-    const unsigned used = iou_phases_used(kind, n, m, out);
+    const unsigned used = iou_phases_used(kind, n, m, out, lk_isa_path());
     const size_t soa_floats = lk_box_soa_floats(m);
     const size_t phase_floats = (size_t)__builtin_popcount(used) * IOU_PHASE_ARRAYS * iou_phase_stride(m);
     float *soa = malloc(sizeof(float) * (soa_floats + (used ? phase_floats + 16 : 0)));
@@ -167,9 +171,19 @@ int losskit_box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n,
         block += (size_t)(0 - (uintptr_t)block) % 64 / sizeof(float); /* malloc gives 16-byte alignment */
         iou_phase_fill(soa, m, used, block, phase);
     }
-    int status = iou_matrix_run(kind, boxes1, n, boxes2, cols, out, threads, used && !cols.nan ? phase : NULL);
+    int status = iou_matrix_run(kind, boxes1, n, boxes2, cols, out, threads, used && !cols.nan ? phase : NULL, keep);
     free(soa);
     return status;
+}
+
+int losskit_box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n,
+                           const float *boxes2, size_t m, float *out, int threads) {
+    return box_iou_matrix(kind, boxes1, n, boxes2, m, out, threads, false);
+}
+
+int lk_box_iou_matrix_kept(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, size_t m,
+                           float *out, int threads) {
+    return box_iou_matrix(kind, boxes1, n, boxes2, m, out, threads, true);
 }
 
 lk_box_soa lk_box_soa_fill(const float *boxes, size_t m, float *soa) {
@@ -193,13 +207,13 @@ lk_box_soa lk_box_soa_fill(const float *boxes, size_t m, float *soa) {
 
 int lk_box_iou_from_soa(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, lk_box_soa cols,
                         float *out, int threads) {
-    return iou_matrix_run(kind, boxes1, n, boxes2, cols, out, threads, NULL);
+    return iou_matrix_run(kind, boxes1, n, boxes2, cols, out, threads, NULL, true);
 }
 
 /* `phase`: NULL, or the IOU_PHASES column copies of iou_phase_fill (plain
- * IoU, no NaN column). */
+ * IoU, no NaN column). `keep`: never stream the output (read back at once). */
 static int iou_matrix_run(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, lk_box_soa cols,
-                          float *out, int threads, const col_soa *phase) {
+                          float *out, int threads, const col_soa *phase, bool keep) {
     const size_t m = cols.m, total = n * m;
     if (total == 0) return LOSSKIT_OK;
     iou_job job = {.kind = kind, .boxes1 = boxes1, .boxes2 = boxes2, .n = n, .m = m, .out = out,
@@ -219,7 +233,7 @@ static int iou_matrix_run(losskit_iou_kind kind, const float *boxes1, size_t n, 
      * read for ownership (100k x 100 on Zen 4, 1 thread: 1.71-1.86 ms
      * streamed, 1.80-2.0 ordinary); from two threads half of it is streamed
      * (see iou_flat). */
-    job.stream = sizeof(float) * total >= LK_STREAM_MIN_BYTES && ((uintptr_t)out & 3) == 0;
+    job.stream = !keep && sizeof(float) * total >= LK_STREAM_MIN_BYTES && ((uintptr_t)out & 3) == 0;
     job.half_stream = nthreads >= 2;
     return lk_parallel_for(tasks, nthreads, iou_task, &job);
 }

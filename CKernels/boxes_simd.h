@@ -90,17 +90,19 @@ V_INLINE void VFN(iou_rows_impl)(const iou_job *job, size_t r0, size_t r1, const
     }
 }
 
-/* The row box's area is finite and positive, in one integer comparison:
- * its bits are within [1, the largest finite float]. */
+/* The row box's area is finite, positive and normal, in one integer
+ * comparison: its bits are within [the smallest normal, the largest finite
+ * float]. Not subnormal: with denormals read as zero (DAZ) a subnormal
+ * area would be 0 in the union. */
 V_INLINE bool VFN(row_area_ok)(const VFN(row_box) *a) {
     const float area = v_first_lane(a->area);
     uint32_t bits;
     memcpy(&bits, &area, sizeof bits);
-    return bits - 1u < 0x7f7fffffu;
+    return bits - 0x00800000u < 0x7f800000u - 0x00800000u;
 }
 
 /* Plain IoU of a vector whose unions are all known positive: the row box
- * has a finite positive area (row_area_ok) and every column box a finite
+ * has a finite positive normal area (row_area_ok) and every column box a finite
  * area >= 0 (job->cols_pos). The union is then at least the row's area,
  * above the intersection (each extent of the intersection is at most the
  * box's own, and rounding keeps the order), and finite areas mean finite

@@ -48,6 +48,10 @@ typedef struct {
 lk_box_soa lk_box_soa_fill(const float *boxes, size_t m, float *soa);
 int lk_box_iou_from_soa(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, lk_box_soa cols,
                         float *out, int threads);
+/* losskit_box_iou_matrix for callers that read the matrix back at once: its
+ * stores are never streamed past the cache (nor are lk_box_iou_from_soa's). */
+int lk_box_iou_matrix_kept(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, size_t m,
+                           float *out, int threads);
 
 /* A scratch block of the calling thread, kept between calls (slot 0 or 1):
  * large per-call scratch from malloc is fresh mmap'd memory, page-faulted

@@ -164,7 +164,7 @@ int losskit_ssd_match(const float *truths_xyxy, const int64_t *labels, size_t nu
     float *corners = scratch, *iou = scratch + 4 * num_priors, *best = iou + cells, *best_truth = best + num_priors;
     uint32_t *best_prior = (uint32_t *)(best_truth + num_priors);
     priors_to_corners(priors_cxcywh, num_priors, corners);
-    int status = losskit_box_iou_matrix(LOSSKIT_IOU, truths_xyxy, num_truths, corners, num_priors, iou, 1);
+    int status = lk_box_iou_matrix_kept(LOSSKIT_IOU, truths_xyxy, num_truths, corners, num_priors, iou, 1);
     if (status == LOSSKIT_OK)
         match_from_iou(iou, num_truths, num_priors, labels, threshold, best, best_truth, best_prior, matched_index,
                        conf_target);
@@ -550,7 +550,7 @@ int losskit_nms(const float *boxes_xyxy, const float *scores, size_t n, float io
         size_t rest = n - i - 1;
         if (!rest) break;
         /* the IoU kernel: this box against every later one */
-        losskit_box_iou_matrix(LOSSKIT_IOU, sorted + 4 * i, 1, sorted + 4 * (i + 1), rest, iou, 1);
+        lk_box_iou_matrix_kept(LOSSKIT_IOU, sorted + 4 * i, 1, sorted + 4 * (i + 1), rest, iou, 1);
         for (size_t j = 0; j < rest; j++) if (iou[j] > iou_threshold) dead[i + 1 + j] = 1;
     }
     free(order); free(dead); free(iou); free(sorted);

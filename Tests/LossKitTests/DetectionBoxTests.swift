@@ -217,7 +217,7 @@ struct DetectionBoxTests {
         let guardValue: Float = -7
         for m in [16, 17, 23, 31, 32, 33, 48, 100] {
             let a = boxes(45) + [0, 0, 0, 0, 3, 3, 3, 3], b = boxes(m - 1) + [0, 0, 0, 0]
-            let n = a.count / 4, reference = try boxIoUMatrix(.iou, a, b, execution: .portable)
+            let reference = try boxIoUMatrix(.iou, a, b, execution: .portable)
             try forEachISA { isa in
                 for offset in 0..<16 {
                     let (out, guarded) = try Self.iouAtOffset(a, b, offset: offset, guardValue: guardValue)
@@ -229,8 +229,9 @@ struct DetectionBoxTests {
                 }
             }
         }
-        // Several tasks a thread, and a matrix large enough (> 4 MiB) that two
-        // threads stream it: the same bits as one thread's ordinary stores.
+        // Several tasks a thread, and a matrix large enough (> 4 MiB) to be
+        // streamed: all of it from one thread, every other task's from two
+        // (the rest stored ordinarily): the same bits.
         let a = boxes(12_000), b = boxes(100)
         try forEachISA { isa in
             let one = try boxIoUMatrix(.iou, a, b, execution: Execution(threads: 1))
@@ -247,24 +248,26 @@ struct DetectionBoxTests {
     @Test("plain IoU's column phase copies and positive-union vectors: the scalar path's values, any output offset, degenerate rows")
     func phaseCopiesAndPositiveUnions() throws {
         // From 64 rows the kernel reads the columns from copies aligned to
-        // each row's starting phase, and a row with a finite positive area
-        // (against columns whose areas are finite and >= 0) skips the
-        // union's zero test. Rows that cannot (zero, negative or infinite
-        // area, NaN) are spread through the tasks; a column of negative area
-        // turns the shortcut off for the whole matrix. Every case must give
-        // the scalar path's values exactly, and the finite ones the portable
-        // twin's.
+        // each row's starting phase (the copies hold the same values: what
+        // this can catch is a copy that is wrong or too short), and a row
+        // with a finite positive normal area (against columns whose areas
+        // are finite and >= 0) skips the union's zero test. Rows that cannot
+        // (zero, subnormal, negative or infinite area, NaN) are spread
+        // through the rows, and with m = 1000 through three tasks; a column
+        // of negative area turns the shortcut off for the whole matrix.
+        // Every case must give the scalar path's values exactly, and the
+        // finite ones the portable twin's.
         var rng = SeededRandom(seed: 47)
         func boxes(_ count: Int) -> [Float] { Self.randomBoxes(count, sides: 0.5...40, using: &rng) }
         let odd: [[Float]] = [[3, 3, 3, 3], [0, 4, 9, 4], [5, 5, 1, 9], [9, 9, 1, 1], [0, 0, .infinity, 5],
                               [-.infinity, 0, 5, 5], [.infinity, .infinity, .infinity, .infinity], [0, 0, .nan, 1],
-                              [1e-30, 1e-30, 2e-30, 2e-30], [-1e6, -1e6, 1e6, 2e6]]
+                              [1e-30, 1e-30, 2e-30, 2e-30], /* subnormal area */ [0, 0, 1e-20, 1e-20], [-1e6, -1e6, 1e6, 2e6]]
         var a = boxes(150)
         for (k, box) in odd.enumerated() { a.replaceSubrange((4 * (7 + 13 * k))..<(4 * (8 + 13 * k)), with: box) }
         let n = a.count / 4
         let finiteRow = (0..<n).map { i in a[(4 * i)..<(4 * i + 4)].allSatisfy { $0.isFinite } }
         func same(_ x: Float, _ y: Float) -> Bool { x == y || (x.isNaN && y.isNaN) }
-        for m in [16, 17, 20, 24, 31, 36, 100, 101] {
+        for m in [16, 17, 20, 24, 31, 36, 100, 101, 1000] { // 1000: three tasks of 65 rows
             let positive = boxes(m), mixed = boxes(m - 1) + [6, 0, 2, 8] // x2 < x1: a negative area
             for b in [positive, mixed] {
                 let portable = try boxIoUMatrix(.iou, a, b, execution: .portable)
