@@ -44,6 +44,9 @@ typedef struct {
     float *x1, *y1, *x2, *y2, *area, *cx, *cy, *nan; /* the second set, one array per field */
 } col_soa;
 
+/* Phase copies of the plain IoU kernel's columns: see iou_phase_stride. */
+enum { IOU_PHASES = 8, IOU_PHASE_ARRAYS = 5, IOU_PHASE_MAX_BYTES = 128 << 10, IOU_PHASE_MIN_ROWS = 64 };
+
 typedef struct {
     losskit_iou_kind kind;
     const float *boxes1, *boxes2;
@@ -55,7 +58,7 @@ typedef struct {
     losskit_isa path; /* chosen on the calling thread */
     col_soa cols;
     bool cols_pos;        /* every column box has a finite area >= 0 (see iou_vec_pos) */
-    col_soa phase[8];     /* the columns for a row starting at column j: phase[j % 8] (iou_phase_fill) */
+    col_soa phase[IOU_PHASES]; /* the columns for a row starting at column j: phase[j % IOU_PHASES] */
 } iou_job;
 
 /* A box with a NaN coordinate: its whole row of the matrix is NaN. */
@@ -106,8 +109,6 @@ static void iou_task(void *ctx, size_t task) {
  * is placed so that its column c sits on a 32-byte boundary, and a row with
  * j = c (mod 8) reads that copy: every load aligned, same values. Only the
  * phases the matrix's rows take are built: -(out / 4 + i m) mod 8. */
-enum { IOU_PHASES = 8, /* = job.phase's size */ IOU_PHASE_ARRAYS = 5, IOU_PHASE_MAX_BYTES = 128 << 10, IOU_PHASE_MIN_ROWS = 64 };
-
 static size_t iou_phase_stride(size_t m) { return (m + LK_BOX_SOA_PAD + IOU_PHASES + 15) & ~(size_t)15; }
 
 /* Which phases occur (bit c), or 0 if copies are not worth it here (or the
@@ -171,7 +172,7 @@ static int box_iou_matrix(losskit_iou_kind kind, const float *boxes1, size_t n, 
         block += (size_t)(0 - (uintptr_t)block) % 64 / sizeof(float); /* malloc gives 16-byte alignment */
         iou_phase_fill(soa, m, used, block, phase);
     }
-    int status = iou_matrix_run(kind, boxes1, n, boxes2, cols, out, threads, used && !cols.nan ? phase : NULL, keep);
+    int status = iou_matrix_run(kind, boxes1, n, boxes2, cols, out, threads, phase, keep);
     free(soa);
     return status;
 }
@@ -211,7 +212,8 @@ int lk_box_iou_from_soa(losskit_iou_kind kind, const float *boxes1, size_t n, co
 }
 
 /* `phase`: NULL, or the IOU_PHASES column copies of iou_phase_fill (plain
- * IoU, no NaN column). `keep`: never stream the output (read back at once). */
+ * IoU, no NaN column; a phase not built has a NULL x1). `keep`: never
+ * stream the output (read back at once). */
 static int iou_matrix_run(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, lk_box_soa cols,
                           float *out, int threads, const col_soa *phase, bool keep) {
     const size_t m = cols.m, total = n * m;

@@ -47,6 +47,9 @@ static int sgemm_sliced(gemm_slices g, int threads) {
     return lk_parallel_for((span + g.slice - 1) / g.slice, threads, gemm_slice, &g);
 }
 
+/* 1 / max(norm, 1e-8) for the cosine, NaN for a NaN norm (which fmax would drop). */
+static inline float inverse_norm(double norm) { return isnan(norm) ? NAN : (float)(1.0 / fmax(norm, 1e-8)); }
+
 /* The exact squared distance of pair (i, j) in double, for pairs whose SGEMM
  * form cancelled. */
 typedef double (*exact_squared_fn)(const void *ctx, size_t i, size_t j);
@@ -145,8 +148,8 @@ static int distance_matrix(losskit_metric metric, const float *x, size_t n, cons
     for (size_t i = 0; i < n; i++) { double s = lk_squared_norm(x + i * d, d); xn[i] = (float)(cosine ? sqrt(s) : s); }
     for (size_t j = 0; j < m; j++) { double s = lk_squared_norm(y + j * d, d); yn[j] = (float)(cosine ? sqrt(s) : s); }
     if (cosine) {
-        for (size_t i = 0; i < n; i++) xinv[i] = isnan(xn[i]) ? NAN : (float)(1.0 / fmax(xn[i], 1e-8));
-        for (size_t j = 0; j < m; j++) yinv[j] = isnan(yn[j]) ? NAN : (float)(1.0 / fmax(yn[j], 1e-8));
+        for (size_t i = 0; i < n; i++) xinv[i] = inverse_norm(xn[i]);
+        for (size_t j = 0; j < m; j++) yinv[j] = inverse_norm(yn[j]);
     }
     int nthreads = lk_threads_for(threads, n, 16);
     /* blocks of 1024 rows, sliced by 1024 columns (each slice packs its own
@@ -359,8 +362,8 @@ int losskit_pairwise_distance_backward(losskit_metric metric, const float *x, si
     for (size_t i = 0; i < n; i++) xsq[i] = lk_squared_norm(x + i * d, d);
     for (size_t j = 0; j < m; j++) ysq[j] = lk_squared_norm(y + j * d, d);
     if (metric == LOSSKIT_METRIC_COSINE) { /* W's factors (the diagonal and direct terms use double) */
-        for (size_t i = 0; i < n; i++) xinv[i] = isnan(xsq[i]) ? NAN : (float)(1.0 / fmax(sqrt(xsq[i]), 1e-8));
-        for (size_t j = 0; j < m; j++) yinv[j] = isnan(ysq[j]) ? NAN : (float)(1.0 / fmax(sqrt(ysq[j]), 1e-8));
+        for (size_t i = 0; i < n; i++) xinv[i] = inverse_norm(sqrt(xsq[i]));
+        for (size_t j = 0; j < m; j++) yinv[j] = inverse_norm(sqrt(ysq[j]));
     }
     memset(colsum, 0, sizeof(double) * m);
     job.xsq = xsq; job.ysq = ysq; job.xinv = xinv; job.yinv = yinv; job.rowsum = rowsum; job.colsum = colsum;
