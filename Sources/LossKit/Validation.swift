@@ -24,6 +24,24 @@ enum Check {
         try parameter(value.isFinite && value >= 0, name, value, "must be finite and >= 0")
     }
 
+    /// The element count of a shape, checked: a product that overflows `Int`
+    /// (or a negative factor) is a typed error naming the argument, never a trap.
+    /// Every size product in the Swift layer goes through here.
+    static func elementCount(_ name: String, _ shape: Int...) throws -> Int {
+        var count = 1
+        for factor in shape {
+            guard factor >= 0 else {
+                throw LossKitError.invalidShape(argument: name, shape: shape, reason: "sizes must be >= 0")
+            }
+            let (product, overflow) = count.multipliedReportingOverflow(by: factor)
+            guard !overflow else {
+                throw LossKitError.invalidShape(argument: name, shape: shape, reason: "its element count overflows Int")
+            }
+            count = product
+        }
+        return count
+    }
+
     /// The caller's output buffer has room for exactly `count` values.
     static func output(_ name: String, _ buffer: UnsafeMutableBufferPointer<Float>?, _ count: Int) throws {
         if let buffer, buffer.count != count {
