@@ -10,17 +10,23 @@ APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config
 all: build
 
 # Installs the apt packages that are missing (as root), or prints the exact command.
+# Each is looked up for the native architecture (pkg:amd64): on a system that also
+# holds another architecture's copy (libopenblas-dev:arm64 for `make test-arm64`),
+# a bare `dpkg -s libopenblas-dev` answers "ambiguous package name". Messages go to
+# stderr, so `make bench ARGS=--json` prints JSON lines only.
 deps:
 	@if command -v dpkg >/dev/null 2>&1; then \
-	  missing=""; \
-	  for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  arch=$$(dpkg --print-architecture); missing=""; \
+	  for p in $(APT_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' "$$p:$$arch" 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	  done; \
 	  if [ -n "$$missing" ]; then \
 	    if [ "$$(id -u)" = "0" ]; then \
-	      echo "installing:$$missing"; \
-	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	      echo "installing:$$missing" >&2; \
+	      apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	    else \
-	      echo "LossKit needs these packages:$$missing"; \
-	      echo "install them with:  sudo apt-get install -y$$missing"; \
+	      echo "LossKit needs these packages:$$missing" >&2; \
+	      echo "install them with:  sudo apt-get install -y$$missing" >&2; \
 	      exit 1; \
 	    fi; \
 	  fi; \
@@ -41,18 +47,28 @@ test-sanitized: deps
 	LSAN_OPTIONS=suppressions=$(CURDIR)/.ci/lsan.supp:print_suppressions=0 \
 	  $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
-# Release build, then every workload of BENCHMARKS.md (ARGS: --json, --quick, --filter NAME, --threads 1,2).
+# Release build, then every workload of Benchmarks/README.md (ARGS: --json, --quick, --filter NAME, --threads 1,2).
+# The build's output goes to stderr: with ARGS=--json, stdout carries JSON lines only.
 bench: deps
-	$(SWIFT) build -c release --product losskit-bench
-	.build/release/losskit-bench $(ARGS)
+	@$(SWIFT) build -c release --product losskit-bench >&2
+	@.build/release/losskit-bench $(ARGS)
 
 # build/liblosskit.so + build/include/: the C kernels for C or Python ctypes users.
-lib: deps
-	@mkdir -p build/include build/obj
-	@for f in CKernels/*.c; do \
-	  $(CC) -std=c11 -O3 -fPIC -DLOSSKIT_BUILDING -c $$f -o build/obj/$$(basename $$f .c).o || exit 1; \
-	done
-	$(CC) -shared -o build/liblosskit.so build/obj/*.o $$(pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke) -lpthread -lm
+# Incremental: an object is rebuilt when its source or any CKernels header changed.
+LIB_SOURCES := $(wildcard CKernels/*.c)
+LIB_OBJECTS := $(patsubst CKernels/%.c,build/obj/%.o,$(LIB_SOURCES))
+LIB_HEADERS := $(wildcard CKernels/*.h CKernels/include/*.h)
+BLAS_LIBS = $$(pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke)
+
+lib: build/liblosskit.so
+
+build/obj/%.o: CKernels/%.c $(LIB_HEADERS) | deps
+	@mkdir -p build/obj
+	$(CC) -std=c11 -O3 -fPIC -DLOSSKIT_BUILDING -c $< -o $@
+
+build/liblosskit.so: $(LIB_OBJECTS) $(LIB_HEADERS)
+	$(CC) -shared -o $@ $(LIB_OBJECTS) $(BLAS_LIBS) -lpthread -lm
+	@mkdir -p build/include
 	cp CKernels/include/*.h build/include/
 	@echo "built build/liblosskit.so (header: build/include/losskit.h)"
 

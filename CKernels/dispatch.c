@@ -118,6 +118,19 @@ int losskit_cpu_count(void) {
     return n < 1 ? 1 : (n > 256 ? 256 : (int)n);
 }
 
+int losskit_max_threads(int threads) {
+    int cores = losskit_cpu_count();
+    return threads <= 0 || threads > cores ? cores : threads;
+}
+
+int losskit_optimized_build(void) {
+#ifdef __OPTIMIZE__
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 const char *losskit_status_string(int status) {
     if (status == LOSSKIT_OK) return "ok";
     if (status == LOSSKIT_ERR_NOMEM) return "scratch memory could not be allocated";

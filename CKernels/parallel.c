@@ -7,7 +7,7 @@
 #include <stdlib.h>
 
 int lk_threads_for(int requested, size_t work_units, size_t min_units_per_thread) {
-    int cap = requested <= 0 ? losskit_cpu_count() : requested;
+    int cap = losskit_max_threads(requested);
     if (min_units_per_thread == 0) min_units_per_thread = 1;
     size_t useful = work_units / min_units_per_thread;
     if (useful < 1) useful = 1;

@@ -96,6 +96,19 @@ void losskit_release_scratch(void);
 /* Number of online cores (what threads = 0 resolves to). */
 int losskit_cpu_count(void);
 
+/* The most threads a kernel starts for a `threads` argument: the online core
+ * count for threads <= 0, else min(threads, online cores). More threads than
+ * cores only adds start-up and contention (Wing 4M: 2.8 ms at 2 threads,
+ * 12 ms at 4096 before this cap); results do not depend on it. */
+int losskit_max_threads(int threads);
+
+/* 1 if the kernels were compiled with optimization (__OPTIMIZE__), else 0.
+ * SwiftPM compiles a dependency's C at -O0 in a debug build, where the
+ * kernels run 10-35x slower (Wing 4M: 127 ms against 3.7 ms): trainers build
+ * with `swift build -c release`, and `make bench` refuses an unoptimized
+ * library. */
+int losskit_optimized_build(void);
+
 /* ---------------------------------------------------------------------- */
 /* Vector math over arrays (the kernels' own exp/log; <= 2 ulp from libm)  */
 /* ---------------------------------------------------------------------- */

@@ -1,8 +1,10 @@
+import Foundation
+
 /// An input LossKit refused, with the argument it concerns and what it saw.
 ///
 /// Every public function validates its arguments before any kernel runs and
 /// throws one of these; nothing is computed from a bad input.
-public enum LossKitError: Error, Equatable, Sendable, CustomStringConvertible {
+public enum LossKitError: Error, Equatable, Sendable, CustomStringConvertible, LocalizedError {
     /// Two arguments whose sizes must agree do not.
     case shapeMismatch(argument: String, expected: String, actual: String)
     /// An argument has a shape LossKit cannot use (for example, empty where data is required).
@@ -36,4 +38,9 @@ public enum LossKitError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(function) failed with status \(status): \(message)"
         }
     }
+
+    /// The same text as ``description``, so `error.localizedDescription`
+    /// names the argument and what was wrong (not Foundation's generic
+    /// "The operation could not be completed").
+    public var errorDescription: String? { description }
 }

@@ -10,6 +10,11 @@ import LossKit
 // would reject an input (a shape mismatch, a bad parameter), these return NaN
 // and a NaN gradient of the input's size instead: call the throwing function
 // of the same name in LossKit to learn which argument and why.
+//
+// Every twin takes its first differentiable argument unlabeled, and every
+// throwing function labels it, so a call written for the throwing API
+// (`try tripletLoss(anchor: ...)`) can never resolve to a twin and return
+// NaN where it should throw (a test imports both modules and checks each).
 
 public typealias FloatTangent = Array<Float>.TangentVector
 
@@ -246,7 +251,7 @@ public func _vjpBoxIoULoss(_ kind: IoUKind, _ predictions: [Float], targets: [Fl
 
 /// Differentiable ``LossKit/multiBoxLoss(loc:conf:priors:truths:labels:classes:threshold:negPosRatio:variances:computeGradient:execution:)``:
 /// the localization plus the confidence loss, with respect to both inputs.
-public func multiBoxLoss(loc: [Float], conf: [Float], priors: [Float], truths: [[Float]], labels: [[Int]], classes: Int,
+public func multiBoxLoss(_ loc: [Float], conf: [Float], priors: [Float], truths: [[Float]], labels: [[Int]], classes: Int,
                          threshold: Float = 0.5, negPosRatio: Float = 3) -> Float {
     guard let r = try? LossKit.multiBoxLoss(loc: loc, conf: conf, priors: priors, truths: truths, labels: labels,
                                             classes: classes, threshold: threshold, negPosRatio: negPosRatio,
@@ -254,7 +259,7 @@ public func multiBoxLoss(loc: [Float], conf: [Float], priors: [Float], truths: [
     return r.locLoss + r.confLoss
 }
 @derivative(of: multiBoxLoss, wrt: (loc, conf))
-public func _vjpMultiBoxLoss(loc: [Float], conf: [Float], priors: [Float], truths: [[Float]], labels: [[Int]], classes: Int,
+public func _vjpMultiBoxLoss(_ loc: [Float], conf: [Float], priors: [Float], truths: [[Float]], labels: [[Int]], classes: Int,
                              threshold: Float, negPosRatio: Float)
     -> (value: Float, pullback: (Float) -> (FloatTangent, FloatTangent)) {
     guard let r = try? LossKit.multiBoxLoss(loc: loc, conf: conf, priors: priors, truths: truths, labels: labels,
@@ -287,7 +292,7 @@ public func _vjpContrastiveLoss(_ x1: [Float], _ x2: [Float], same: [Float], dim
 }
 
 /// Differentiable ``LossKit/tripletLoss(anchor:positive:negative:dimension:metric:margin:improved:reduction:computeGradient:execution:)``.
-public func tripletLoss(anchor: [Float], positive: [Float], negative: [Float], dimension: Int,
+public func tripletLoss(_ anchor: [Float], positive: [Float], negative: [Float], dimension: Int,
                         metric: DistanceMetric = .euclidean, margin: Float = 0.3, improved: Bool = false,
                         reduction: Reduction = .mean) -> Float {
     (try? LossKit.tripletLoss(anchor: anchor, positive: positive, negative: negative, dimension: dimension,
@@ -295,7 +300,7 @@ public func tripletLoss(anchor: [Float], positive: [Float], negative: [Float], d
                               computeGradient: false).value) ?? .nan
 }
 @derivative(of: tripletLoss, wrt: (anchor, positive, negative))
-public func _vjpTripletLoss(anchor: [Float], positive: [Float], negative: [Float], dimension: Int, metric: DistanceMetric,
+public func _vjpTripletLoss(_ anchor: [Float], positive: [Float], negative: [Float], dimension: Int, metric: DistanceMetric,
                             margin: Float, improved: Bool, reduction: Reduction)
     -> (value: Float, pullback: (Float) -> (FloatTangent, FloatTangent, FloatTangent)) {
     let r = fusedTupleVJP(counts: [anchor.count, positive.count, negative.count]) {
@@ -306,7 +311,7 @@ public func _vjpTripletLoss(anchor: [Float], positive: [Float], negative: [Float
 }
 
 /// Differentiable ``LossKit/quadrupletLoss(anchor:positive:negative1:negative2:dimension:metric:margin1:margin2:reduction:computeGradient:execution:)``.
-public func quadrupletLoss(anchor: [Float], positive: [Float], negative1: [Float], negative2: [Float], dimension: Int,
+public func quadrupletLoss(_ anchor: [Float], positive: [Float], negative1: [Float], negative2: [Float], dimension: Int,
                            metric: DistanceMetric = .euclidean, margin1: Float = 1, margin2: Float = 0.5,
                            reduction: Reduction = .mean) -> Float {
     (try? LossKit.quadrupletLoss(anchor: anchor, positive: positive, negative1: negative1, negative2: negative2,
@@ -314,7 +319,7 @@ public func quadrupletLoss(anchor: [Float], positive: [Float], negative1: [Float
                                  reduction: reduction, computeGradient: false).value) ?? .nan
 }
 @derivative(of: quadrupletLoss, wrt: (anchor, positive, negative1, negative2))
-public func _vjpQuadrupletLoss(anchor: [Float], positive: [Float], negative1: [Float], negative2: [Float], dimension: Int,
+public func _vjpQuadrupletLoss(_ anchor: [Float], positive: [Float], negative1: [Float], negative2: [Float], dimension: Int,
                                metric: DistanceMetric, margin1: Float, margin2: Float, reduction: Reduction)
     -> (value: Float, pullback: (Float) -> (FloatTangent, FloatTangent, FloatTangent, FloatTangent)) {
     let r = fusedTupleVJP(counts: [anchor.count, positive.count, negative1.count, negative2.count]) {

@@ -71,7 +71,7 @@ final class DifferentiationTests: XCTestCase {
         let truths: [[Float]] = [[0.05, 0.05, 0.5, 0.45]], labels = [[1]]
         let loc = values(16, seed: 5), conf = values(12, seed: 6, scale: 2)
         let (gl, gc) = gradient(at: loc, conf) { l, c in
-            multiBoxLoss(loc: l, conf: c, priors: priors, truths: truths, labels: labels, classes: 3)
+            multiBoxLoss(l, conf: c, priors: priors, truths: truths, labels: labels, classes: 3)
         }
         let fused = try LossKit.multiBoxLoss(loc: loc, conf: conf, priors: priors, truths: truths, labels: labels, classes: 3)
         XCTAssert(same(gl.base, fused.locGradient) && same(gc.base, fused.confGradient))
@@ -83,14 +83,14 @@ final class DifferentiationTests: XCTestCase {
         let (g1, g2) = gradient(at: a, b) { x1, x2 in contrastiveLoss(x1, x2, same: y, dimension: 4) }
         let fc = try LossKit.contrastiveLoss(x1: a, x2: b, same: y, dimension: 4).gradients!
         XCTAssert(g1.base == fc[0] && g2.base == fc[1])
-        let (ta, tp, tn) = gradient(at: a, b, c) { x, p, n in tripletLoss(anchor: x, positive: p, negative: n, dimension: 4, margin: 5) }
+        let (ta, tp, tn) = gradient(at: a, b, c) { x, p, n in tripletLoss(x, positive: p, negative: n, dimension: 4, margin: 5) }
         let ft = try LossKit.tripletLoss(anchor: a, positive: b, negative: c, dimension: 4, margin: 5).gradients!
         XCTAssert(ta.base == ft[0] && tp.base == ft[1] && tn.base == ft[2])
         // differentiating with respect to a subset of the inputs uses the same registration
-        let onlyAnchor = gradient(at: a) { x in tripletLoss(anchor: x, positive: b, negative: c, dimension: 4, margin: 5) }
+        let onlyAnchor = gradient(at: a) { x in tripletLoss(x, positive: b, negative: c, dimension: 4, margin: 5) }
         XCTAssert(onlyAnchor.base == ft[0])
         let fq = try LossKit.quadrupletLoss(anchor: a, positive: b, negative1: c, negative2: d, dimension: 4).gradients!
-        let qa = gradient(at: a) { x in quadrupletLoss(anchor: x, positive: b, negative1: c, negative2: d, dimension: 4) }
+        let qa = gradient(at: a) { x in quadrupletLoss(x, positive: b, negative1: c, negative2: d, dimension: 4) }
         XCTAssert(qa.base == fq[0])
         let features = values(32, seed: 11), ids = [0, 0, 1, 1, 2, 2, 3, 3]
         XCTAssert(same(gradient(at: features) { triHardLoss($0, labels: ids, dimension: 4, margin: nil) }.base,
