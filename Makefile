@@ -87,11 +87,18 @@ fuzz: deps
 # PyTorch timings of the same workloads on this machine (optional; needs network or a local wheel):
 # a virtualenv under build/, outside the package. TORCH_SPEC picks the wheel, e.g. "torch==2.13.0+cpu".
 TORCH_SPEC ?= torch
-# The DocC catalog (Sources/LossKit/LossKit.docc + every DocC comment) as a static site in build/docs.
+# The DocC catalog (Sources/LossKit/LossKit.docc + every DocC comment) and the
+# LossKitDifferentiation module's, combined into one static site in build/docs.
+# A static-hosting build loads its scripts from absolute paths (/js/...): opened
+# from disk it renders blank, so serve the folder (the command is printed).
+DOCS_PORT ?= 8000
 docs:
-	$(SWIFT) package --allow-writing-to-directory build/docs generate-documentation --target LossKit \
+	$(SWIFT) package --allow-writing-to-directory build/docs generate-documentation \
+	  --target LossKit --target LossKitDifferentiation --enable-experimental-combined-documentation \
 	  --output-path build/docs --transform-for-static-hosting --warnings-as-errors
-	@echo "documentation: build/docs (serve it, or open build/docs/documentation/losskit/index.html)"
+	@echo "documentation: build/docs. It must be served, not opened from disk:"
+	@echo "  python3 -m http.server $(DOCS_PORT) --directory build/docs"
+	@echo "  then open http://localhost:$(DOCS_PORT)/documentation/ (LossKit and LossKitDifferentiation)"
 
 # The two training examples (Examples/, a package that depends on LossKit by path). EXAMPLE_ARGS=--quick for CI.
 EXAMPLE_ARGS ?=

@@ -51,7 +51,7 @@ let targets: [Target] = [
         path: "Sources/LossKitDifferentiation",
         exclude: ["README.md"]
     ),
-    // `make bench`: the workloads of BENCHMARKS.md, and the machine's own ceilings.
+    // `make bench`: the workloads of Benchmarks/README.md, and the machine's own ceilings.
     .target(
         name: "CBenchSupport",
         dependencies: blasDependency,

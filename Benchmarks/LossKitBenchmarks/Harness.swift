@@ -28,7 +28,7 @@ struct PreparedWorkload {
     var note: String? = nil
 }
 
-/// A named workload of BENCHMARKS.md.
+/// A named workload of Benchmarks/README.md.
 struct Workload {
     var name: String
     var shape: String

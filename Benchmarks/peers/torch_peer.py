@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch peer timings for the workloads of BENCHMARKS.md, on this machine.
+"""PyTorch peer timings for the workloads of Benchmarks/README.md, on this machine.
 
 Same shapes and input distributions as `make bench`, forward + backward via
 autograd unless the workload is forward only, median ms of >= 5 runs after a
@@ -7,7 +7,14 @@ warm-up, at torch.set_num_threads(1) and (2). torchvision's formulas
 (sigmoid_focal_loss, box_iou) and ssd.pytorch's MultiBoxLoss are written
 here in torch ops, so only torch is needed.
 
-    python3 Benchmarks/peers/torch_peer.py [--json] [--filter NAME] [--threads 1,2] [--quick]
+The fused elementwise workloads (focal, Smooth L1, Wing, shrinkage, softmax
+CE) are timed twice: eager (path "torch") and under torch.compile (path
+"torch-compiled": Inductor fuses forward and backward into vectorized C++,
+the strongest peer a speed-minded user would pick; it needs a C++ compiler).
+Each thread count compiles afresh, since Inductor fixes its OpenMP thread
+count when it generates the code; the compile itself is the warm-up.
+
+    python3 Benchmarks/peers/torch_peer.py [--json] [--filter NAME] [--threads 1,2] [--quick] [--no-compile]
 """
 import argparse, json, math, statistics, time
 
@@ -15,19 +22,25 @@ import torch
 import torch.nn.functional as F
 
 
-def focal_8m(q):
+def maybe_compile(fn, compiled):
+    return torch.compile(fn) if compiled else fn
+
+
+def focal_8m(q, compiled=False):
     n = 8_000_000 // (16 if q else 1)
     g = torch.Generator().manual_seed(0)
     x = (torch.randn(n, generator=g) * 3).requires_grad_()
     t = (torch.rand(n, generator=g) < 0.01).float()
-    def run():
-        x.grad = None
+    def loss(x, t):
         p = torch.sigmoid(x)  # torchvision.ops.sigmoid_focal_loss
         ce = F.binary_cross_entropy_with_logits(x, t, reduction="none")
         p_t = p * t + (1 - p) * (1 - t)
         loss = ce * ((1 - p_t) ** 2)
-        loss = (0.25 * t + 0.75 * (1 - t)) * loss
-        loss.sum().backward()
+        return ((0.25 * t + 0.75 * (1 - t)) * loss).sum()
+    f = maybe_compile(loss, compiled)
+    def run():
+        x.grad = None
+        f(x, t).backward()
     return run
 
 
@@ -37,43 +50,44 @@ def pair(n, gen):
     return a.requires_grad_(), b
 
 
-def smooth_l1_4m(q):
-    x, t = pair(4_000_000 // (16 if q else 1), lambda n, g: (torch.randn(n, generator=g) * 2, torch.randn(n, generator=g) * 2))
+def elementwise(x, t, loss, compiled):
+    """run(): the gradient of loss(x, t) with respect to x, eager or compiled."""
+    f = maybe_compile(loss, compiled)
     def run():
         x.grad = None
-        F.smooth_l1_loss(x, t, beta=1.0).backward()
+        f(x, t).backward()
     return run
 
 
-def wing_4m(q):
+def smooth_l1_4m(q, compiled=False):
+    x, t = pair(4_000_000 // (16 if q else 1), lambda n, g: (torch.randn(n, generator=g) * 2, torch.randn(n, generator=g) * 2))
+    return elementwise(x, t, lambda x, t: F.smooth_l1_loss(x, t, beta=1.0), compiled)
+
+
+def wing_4m(q, compiled=False):
     x, t = pair(4_000_000 // (16 if q else 1), lambda n, g: (torch.randn(n, generator=g) * 8, torch.zeros(n)))
     w, eps = 10.0, 2.0
     c = w - w * math.log(1 + w / eps)
-    def run():
-        x.grad = None
+    def loss(x, t):
         a = (x - t).abs()
-        torch.where(a < w, w * torch.log1p(a / eps), a - c).mean().backward()
-    return run
+        return torch.where(a < w, w * torch.log1p(a / eps), a - c).mean()
+    return elementwise(x, t, loss, compiled)
 
 
-def shrinkage_4m(q):
+def shrinkage_4m(q, compiled=False):
     x, t = pair(4_000_000 // (16 if q else 1), lambda n, g: (torch.rand(n, generator=g), torch.rand(n, generator=g)))
-    def run():
-        x.grad = None
+    def loss(x, t):
         l = (x - t).abs()
-        (torch.exp(t) * l * l / (1 + torch.exp(10 * (0.2 - l)))).mean().backward()
-    return run
+        return (torch.exp(t) * l * l / (1 + torch.exp(10 * (0.2 - l)))).mean()
+    return elementwise(x, t, loss, compiled)
 
 
-def softmax_ce(q):
+def softmax_ce(q, compiled=False):
     rows = 279_424 // (16 if q else 1)
     g = torch.Generator().manual_seed(2)
     x = (torch.randn(rows, 21, generator=g) * 2).requires_grad_()
     y = torch.randint(0, 21, (rows,), generator=g)
-    def run():
-        x.grad = None
-        F.cross_entropy(x, y, reduction="sum").backward()
-    return run
+    return elementwise(x, y, lambda x, y: F.cross_entropy(x, y, reduction="sum"), compiled)
 
 
 def random_boxes(n, g, lo=4, hi=120):
@@ -208,32 +222,54 @@ WORKLOADS = {
 }
 
 
+# The fused elementwise losses, also timed under torch.compile.
+COMPILABLE = {"focal_8M", "smooth_l1_4M", "wing_4M", "shrinkage_4M", "softmax_ce_279k_x21"}
+
+
+def time_runs(run, count):
+    times = []
+    for _ in range(count):
+        t0 = time.perf_counter()
+        run()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--filter")
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile timings")
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
+    if args.filter and args.filter not in WORKLOADS:
+        raise SystemExit(f"no workload named {args.filter}; the workloads are: {', '.join(WORKLOADS)}")
     if not args.json:
         print(f"PyTorch {torch.__version__} (CPU), medians of 5 runs after a warm-up")
+    suffix = "_quick" if args.quick else ""  # as losskit-bench names its --quick rows
     for name, make in WORKLOADS.items():
         if args.filter and name != args.filter:
             continue
         run = make(args.quick)
+        # the largest TriHard takes ~20 s a run: 3 runs there
+        count = 1 if args.quick else (3 if name == "trihard_16384x128" else 5)
         for t in threads:
             torch.set_num_threads(t)
-            run()
-            times = []
-            # the largest TriHard takes ~20 s a run: 3 runs there
-            for _ in range(1 if args.quick else (3 if name == "trihard_16384x128" else 5)):
-                t0 = time.perf_counter()
-                run()
-                times.append((time.perf_counter() - t0) * 1e3)
-            row = {"workload": name, "path": "torch", "threads": t, "ms": statistics.median(times),
-                   "min_ms": min(times), "max_ms": max(times)}
-            print(json.dumps(row) if args.json else f"{name:22s} torch {t:3d} {row['ms']:10.2f} ms", flush=True)
+            variants = [("torch", run)]
+            if name in COMPILABLE and not args.no_compile:
+                torch._dynamo.reset()  # Inductor fixes the thread count in the code it generates
+                variants.append(("torch-compiled", make(args.quick, compiled=True)))
+            for path, body in variants:
+                body()
+                if path == "torch-compiled":
+                    body()  # the first call compiled forward and backward; one more settles it
+                times = time_runs(body, count)
+                row = {"workload": name + suffix, "path": path, "threads": t, "ms": statistics.median(times),
+                       "min_ms": min(times), "max_ms": max(times)}
+                print(json.dumps(row) if args.json else f"{name + suffix:22s} {path:14s} {t:3d} {row['ms']:10.2f} ms",
+                      flush=True)
     if not args.json:
         import resource
         print(f"peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB")
