@@ -41,7 +41,7 @@ func scaled(_ g: [Float], _ v: Float) -> FloatTangent { FloatTangent(g.map { $0 
 
 // MARK: - Regression
 
-/// Differentiable ``LossKit/l1Loss(predictions:targets:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.l1Loss(predictions:targets:reduction:computeGradient:execution:)`.
 public func l1Loss(_ predictions: [Float], targets: [Float], reduction: Reduction = .mean) -> Float {
     (try? LossKit.l1Loss(predictions: predictions, targets: targets, reduction: reduction, computeGradient: false).value) ?? .nan
 }
@@ -50,7 +50,7 @@ public func _vjpL1Loss(_ predictions: [Float], targets: [Float], reduction: Redu
     fusedVJP(count: predictions.count) { try LossKit.l1Loss(predictions: predictions, targets: targets, reduction: reduction) }
 }
 
-/// Differentiable ``LossKit/mseLoss(predictions:targets:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.mseLoss(predictions:targets:reduction:computeGradient:execution:)`.
 public func mseLoss(_ predictions: [Float], targets: [Float], reduction: Reduction = .mean) -> Float {
     (try? LossKit.mseLoss(predictions: predictions, targets: targets, reduction: reduction, computeGradient: false).value) ?? .nan
 }
@@ -59,7 +59,7 @@ public func _vjpMSELoss(_ predictions: [Float], targets: [Float], reduction: Red
     fusedVJP(count: predictions.count) { try LossKit.mseLoss(predictions: predictions, targets: targets, reduction: reduction) }
 }
 
-/// Differentiable ``LossKit/smoothL1Loss(predictions:targets:beta:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.smoothL1Loss(predictions:targets:beta:reduction:computeGradient:execution:)`.
 public func smoothL1Loss(_ predictions: [Float], targets: [Float], beta: Float = 1, reduction: Reduction = .mean) -> Float {
     (try? LossKit.smoothL1Loss(predictions: predictions, targets: targets, beta: beta, reduction: reduction,
                                computeGradient: false).value) ?? .nan
@@ -72,7 +72,7 @@ public func _vjpSmoothL1Loss(_ predictions: [Float], targets: [Float], beta: Flo
     }
 }
 
-/// Differentiable ``LossKit/huberLoss(predictions:targets:delta:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.huberLoss(predictions:targets:delta:reduction:computeGradient:execution:)`.
 public func huberLoss(_ predictions: [Float], targets: [Float], delta: Float = 1, reduction: Reduction = .mean) -> Float {
     (try? LossKit.huberLoss(predictions: predictions, targets: targets, delta: delta, reduction: reduction,
                             computeGradient: false).value) ?? .nan
@@ -85,7 +85,7 @@ public func _vjpHuberLoss(_ predictions: [Float], targets: [Float], delta: Float
     }
 }
 
-/// Differentiable ``LossKit/wingLoss(predictions:targets:w:epsilon:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.wingLoss(predictions:targets:w:epsilon:reduction:computeGradient:execution:)`.
 public func wingLoss(_ predictions: [Float], targets: [Float], w: Float = 10, epsilon: Float = 2,
                      reduction: Reduction = .mean) -> Float {
     (try? LossKit.wingLoss(predictions: predictions, targets: targets, w: w, epsilon: epsilon, reduction: reduction,
@@ -99,7 +99,7 @@ public func _vjpWingLoss(_ predictions: [Float], targets: [Float], w: Float, eps
     }
 }
 
-/// Differentiable ``LossKit/adaptiveWingLoss(predictions:targets:alpha:omega:epsilon:theta:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.adaptiveWingLoss(predictions:targets:alpha:omega:epsilon:theta:reduction:computeGradient:execution:)`.
 public func adaptiveWingLoss(_ predictions: [Float], targets: [Float], alpha: Float = 2.1, omega: Float = 14,
                              epsilon: Float = 1, theta: Float = 0.5, reduction: Reduction = .mean) -> Float {
     (try? LossKit.adaptiveWingLoss(predictions: predictions, targets: targets, alpha: alpha, omega: omega,
@@ -114,7 +114,7 @@ public func _vjpAdaptiveWingLoss(_ predictions: [Float], targets: [Float], alpha
     }
 }
 
-/// Differentiable ``LossKit/focalRegressionLoss(predictions:targets:gamma:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.focalRegressionLoss(predictions:targets:gamma:reduction:computeGradient:execution:)`.
 public func focalRegressionLoss(_ predictions: [Float], targets: [Float], gamma: Float = 1,
                                 reduction: Reduction = .mean) -> Float {
     (try? LossKit.focalRegressionLoss(predictions: predictions, targets: targets, gamma: gamma, reduction: reduction,
@@ -128,7 +128,7 @@ public func _vjpFocalRegressionLoss(_ predictions: [Float], targets: [Float], ga
     }
 }
 
-/// Differentiable ``LossKit/shrinkageLoss(predictions:targets:a:c:weight:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.shrinkageLoss(predictions:targets:a:c:weight:reduction:computeGradient:execution:)`.
 public func shrinkageLoss(_ predictions: [Float], targets: [Float], a: Float = 10, c: Float = 0.2,
                           weight: ShrinkageWeight = .exponentialTarget, reduction: Reduction = .mean) -> Float {
     (try? LossKit.shrinkageLoss(predictions: predictions, targets: targets, a: a, c: c, weight: weight,
@@ -144,7 +144,7 @@ public func _vjpShrinkageLoss(_ predictions: [Float], targets: [Float], a: Float
 
 // MARK: - Classification
 
-/// Differentiable ``LossKit/binaryCrossEntropyWithLogits(logits:targets:posWeight:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.binaryCrossEntropyWithLogits(logits:targets:posWeight:reduction:computeGradient:execution:)`.
 public func binaryCrossEntropyWithLogits(_ logits: [Float], targets: [Float], posWeight: [Float]? = nil,
                                          reduction: Reduction = .mean) -> Float {
     (try? LossKit.binaryCrossEntropyWithLogits(logits: logits, targets: targets, posWeight: posWeight, reduction: reduction,
@@ -158,7 +158,7 @@ public func _vjpBinaryCrossEntropyWithLogits(_ logits: [Float], targets: [Float]
     }
 }
 
-/// Differentiable ``LossKit/sigmoidFocalLoss(logits:targets:alpha:gamma:normalizer:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.sigmoidFocalLoss(logits:targets:alpha:gamma:normalizer:reduction:computeGradient:execution:)`.
 public func sigmoidFocalLoss(_ logits: [Float], targets: [Float], alpha: Float = 0.25, gamma: Float = 2,
                              normalizer: Float? = nil, reduction: Reduction = .mean) -> Float {
     (try? LossKit.sigmoidFocalLoss(logits: logits, targets: targets, alpha: alpha, gamma: gamma, normalizer: normalizer,
@@ -173,7 +173,7 @@ public func _vjpSigmoidFocalLoss(_ logits: [Float], targets: [Float], alpha: Flo
     }
 }
 
-/// Differentiable ``LossKit/softmaxCrossEntropy(logits:labels:classes:classWeights:ignoreIndex:labelSmoothing:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.softmaxCrossEntropy(logits:labels:classes:classWeights:ignoreIndex:labelSmoothing:reduction:computeGradient:execution:)`.
 public func softmaxCrossEntropy(_ logits: [Float], labels: [Int], classes: Int, classWeights: [Float]? = nil,
                                 ignoreIndex: Int = -100, labelSmoothing: Float = 0, reduction: Reduction = .mean) -> Float {
     (try? LossKit.softmaxCrossEntropy(logits: logits, labels: labels, classes: classes, classWeights: classWeights,
@@ -190,7 +190,7 @@ public func _vjpSoftmaxCrossEntropy(_ logits: [Float], labels: [Int], classes: I
     }
 }
 
-/// Differentiable ``LossKit/softmaxFocalLoss(logits:labels:classes:alpha:gamma:ignoreIndex:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.softmaxFocalLoss(logits:labels:classes:alpha:gamma:ignoreIndex:reduction:computeGradient:execution:)`.
 public func softmaxFocalLoss(_ logits: [Float], labels: [Int], classes: Int, alpha: Float = 1, gamma: Float = 2,
                              ignoreIndex: Int = -100, reduction: Reduction = .mean) -> Float {
     (try? LossKit.softmaxFocalLoss(logits: logits, labels: labels, classes: classes, alpha: alpha, gamma: gamma,
@@ -205,7 +205,7 @@ public func _vjpSoftmaxFocalLoss(_ logits: [Float], labels: [Int], classes: Int,
     }
 }
 
-/// Differentiable ``LossKit/identityLoss(logits:identities:identityCount:labelSmoothing:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.identityLoss(logits:identities:identityCount:labelSmoothing:reduction:computeGradient:execution:)`.
 public func identityLoss(_ logits: [Float], identities: [Int], identityCount: Int, labelSmoothing: Float = 0.1,
                          reduction: Reduction = .mean) -> Float {
     (try? LossKit.identityLoss(logits: logits, identities: identities, identityCount: identityCount,
@@ -220,7 +220,7 @@ public func _vjpIdentityLoss(_ logits: [Float], identities: [Int], identityCount
     }
 }
 
-/// Differentiable ``LossKit/verificationLoss(pairLogits:sameIdentity:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.verificationLoss(pairLogits:sameIdentity:reduction:computeGradient:execution:)`.
 public func verificationLoss(_ pairLogits: [Float], sameIdentity: [Bool], reduction: Reduction = .mean) -> Float {
     (try? LossKit.verificationLoss(pairLogits: pairLogits, sameIdentity: sameIdentity, reduction: reduction,
                                    computeGradient: false).value) ?? .nan
@@ -235,7 +235,7 @@ public func _vjpVerificationLoss(_ pairLogits: [Float], sameIdentity: [Bool],
 
 // MARK: - Detection
 
-/// Differentiable ``LossKit/boxIoULoss(_:predictions:targets:eps:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.boxIoULoss(_:predictions:targets:eps:reduction:computeGradient:execution:)`.
 public func boxIoULoss(_ kind: IoUKind, _ predictions: [Float], targets: [Float], eps: Float = 1e-7,
                        reduction: Reduction = .mean) -> Float {
     (try? LossKit.boxIoULoss(kind, predictions: predictions, targets: targets, eps: eps, reduction: reduction,
@@ -249,7 +249,7 @@ public func _vjpBoxIoULoss(_ kind: IoUKind, _ predictions: [Float], targets: [Fl
     }
 }
 
-/// Differentiable ``LossKit/multiBoxLoss(loc:conf:priors:truths:labels:classes:threshold:negPosRatio:variances:computeGradient:execution:)``:
+/// Differentiable `LossKit.multiBoxLoss(loc:conf:priors:truths:labels:classes:threshold:negPosRatio:variances:computeGradient:execution:)`:
 /// the localization plus the confidence loss, with respect to both inputs.
 public func multiBoxLoss(_ loc: [Float], conf: [Float], priors: [Float], truths: [[Float]], labels: [[Int]], classes: Int,
                          threshold: Float = 0.5, negPosRatio: Float = 3) -> Float {
@@ -273,7 +273,7 @@ public func _vjpMultiBoxLoss(_ loc: [Float], conf: [Float], priors: [Float], tru
 
 // MARK: - Re-identification
 
-/// Differentiable ``LossKit/contrastiveLoss(x1:x2:same:dimension:metric:margin:form:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.contrastiveLoss(x1:x2:same:dimension:metric:margin:form:reduction:computeGradient:execution:)`.
 public func contrastiveLoss(_ x1: [Float], _ x2: [Float], same: [Float], dimension: Int,
                             metric: DistanceMetric = .euclidean, margin: Float = 1, form: ContrastiveForm = .distance,
                             reduction: Reduction = .mean) -> Float {
@@ -291,7 +291,7 @@ public func _vjpContrastiveLoss(_ x1: [Float], _ x2: [Float], same: [Float], dim
     return (r.value, { v in (scaled(r.gradients[0], v), scaled(r.gradients[1], v)) })
 }
 
-/// Differentiable ``LossKit/tripletLoss(anchor:positive:negative:dimension:metric:margin:improved:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.tripletLoss(anchor:positive:negative:dimension:metric:margin:improved:reduction:computeGradient:execution:)`.
 public func tripletLoss(_ anchor: [Float], positive: [Float], negative: [Float], dimension: Int,
                         metric: DistanceMetric = .euclidean, margin: Float = 0.3, improved: Bool = false,
                         reduction: Reduction = .mean) -> Float {
@@ -310,7 +310,7 @@ public func _vjpTripletLoss(_ anchor: [Float], positive: [Float], negative: [Flo
     return (r.value, { v in (scaled(r.gradients[0], v), scaled(r.gradients[1], v), scaled(r.gradients[2], v)) })
 }
 
-/// Differentiable ``LossKit/quadrupletLoss(anchor:positive:negative1:negative2:dimension:metric:margin1:margin2:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.quadrupletLoss(anchor:positive:negative1:negative2:dimension:metric:margin1:margin2:reduction:computeGradient:execution:)`.
 public func quadrupletLoss(_ anchor: [Float], positive: [Float], negative1: [Float], negative2: [Float], dimension: Int,
                            metric: DistanceMetric = .euclidean, margin1: Float = 1, margin2: Float = 0.5,
                            reduction: Reduction = .mean) -> Float {
@@ -332,7 +332,7 @@ public func _vjpQuadrupletLoss(_ anchor: [Float], positive: [Float], negative1: 
     })
 }
 
-/// Differentiable ``LossKit/triHardLoss(features:labels:dimension:metric:margin:mining:reduction:computeGradient:execution:)``.
+/// Differentiable `LossKit.triHardLoss(features:labels:dimension:metric:margin:mining:reduction:computeGradient:execution:)`.
 public func triHardLoss(_ features: [Float], labels: [Int], dimension: Int, metric: DistanceMetric = .euclidean,
                         margin: Float? = 0.3, mining: NegativeMining = .hardest, reduction: Reduction = .mean) -> Float {
     (try? LossKit.triHardLoss(features: features, labels: labels, dimension: dimension, metric: metric, margin: margin,
