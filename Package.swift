@@ -8,6 +8,8 @@ let products: [Product] = [
     // Swift autodiff: `gradient(at:of:)` through every loss (import _Differentiation).
     .library(name: "LossKitDifferentiation", targets: ["LossKitDifferentiation"]),
     .executable(name: "losskit-bench", targets: ["LossKitBenchmarks"]),
+    // `losskit-eval coco|voc|reid|landmarks`: the papers' evaluation from files.
+    .executable(name: "losskit-eval", targets: ["LossKitEval"]),
 ]
 
 // MARK: - Implementation details
@@ -66,6 +68,13 @@ let targets: [Target] = [
         swiftSettings: [.swiftLanguageMode(.v5)]
     ),
 
+    // The evaluation command; the only target that parses command lines (swift-argument-parser).
+    .executableTarget(
+        name: "LossKitEval",
+        dependencies: ["LossKit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+        path: "Sources/LossKitEval"
+    ),
+
     // MARK: - Test bundles
     // Fixture loader, finite differences and the ISA switch, shared by every test bundle.
     .target(
@@ -89,6 +98,8 @@ let targets: [Target] = [
 // `make docs`: the DocC catalog (Sources/LossKit/LossKit.docc) through the plugin.
 let dependencies: [Package.Dependency] = [
     .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+    // `losskit-eval`'s command line only; the libraries do not depend on it.
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
 ]
 
 let package = Package(
