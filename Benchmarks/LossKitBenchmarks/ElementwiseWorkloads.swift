@@ -62,7 +62,40 @@ let elementwiseWorkloads: [Workload] = [
             try storage.run(execution)
         }
     },
+    // soft labels (mixup, distillation): the same shape, a dense target matrix read beside the logits
+    Workload(name: "softmax_ce_soft_279k_x21", shape: "279,424 x 21 (SSD300 batch 32), probability targets") { quick in
+        let rows = quick ? 279_424 / 16 : 279_424, classes = 21
+        var rng = BenchRandom(state: 7)
+        let logits = rng.normal(rows * classes, std: 2)
+        let targets = rng.uniform(rows * classes, 0...1)
+        let storage = SoftTargetInputs(logits: logits, targets: targets, classes: classes)
+        let bytes = Double(3 * 4 * rows * classes)
+        return PreparedWorkload(work: Double(rows * classes), unit: "Gelem/s", ceiling: .bandwidth(bytes: bytes)) { execution in
+            try storage.run(execution)
+        }
+    },
 ]
+
+final class SoftTargetInputs {
+    var logits: [Float], targets: [Float], grad: [Float]
+    let classes: Int
+    init(logits: [Float], targets: [Float], classes: Int) {
+        self.logits = logits
+        self.targets = targets
+        self.classes = classes
+        grad = [Float](repeating: 0, count: logits.count)
+    }
+    func run(_ execution: Execution) throws {
+        try logits.withUnsafeBufferPointer { x in
+            try targets.withUnsafeBufferPointer { t in
+                try grad.withUnsafeMutableBufferPointer { g in
+                    _ = try softmaxCrossEntropy(logits: x, targetProbabilities: t, classes: classes, reduction: .sum,
+                                                gradient: g, execution: execution)
+                }
+            }
+        }
+    }
+}
 
 final class SoftmaxInputs {
     var logits: [Float], labels: [Int], grad: [Float]
