@@ -6,7 +6,8 @@
  * with lse = max + log sum_c exp(x_c - max), p = softmax(x), W = sum_c w_c.
  * A first pass over the labels checks them and computes the MEAN
  * denominator (sum of w_y over rows not ignored), so the gradient is scaled
- * in the same pass that computes it. */
+ * in the same pass that computes it. Probability targets (soft labels) have
+ * their own kernel, losskit_softmax_ce_soft, below. */
 #include "vecmath.h"
 #include <stdlib.h>
 
