@@ -142,6 +142,41 @@ V_INLINE void VFN(transpose16)(__m512 r[16]) {
         r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
     }
 }
+/* 16 rows of C <= 32 columns (row-major, row stride C) into C vectors,
+ * out[k] lane r = row r's column k: the in-register transpose, 16 columns at a time */
+V_INLINE void VFN(load_transposed16)(const float *base, size_t C, vf *out) {
+    for (size_t h = 0; h < C; h += 16) { /* columns h .. h + w - 1 */
+        size_t w = C - h < 16 ? C - h : 16;
+        __m512 r[16];
+        SM_UNROLL for (int row = 0; row < 16; row++)
+            r[row] = w == 16 ? v_load(base + row * C + h) : v_load_first(base + row * C + h, w);
+        VFN(transpose16)(r);
+        for (size_t k = 0; k < w; k++) out[h + k] = r[k];
+    }
+}
+
+/* the inverse: C column vectors back to 16 rows at base */
+V_INLINE void VFN(store_transposed16)(float *base, size_t C, const vf *cols) {
+    for (size_t h = 0; h < C; h += 16) {
+        size_t w = C - h < 16 ? C - h : 16;
+        __m512 r[16];
+        SM_UNROLL for (size_t k = 0; k < 16; k++) r[k] = k < w ? cols[h + k] : v_zero();
+        VFN(transpose16)(r);
+        SM_UNROLL for (int row = 0; row < 16; row++) {
+            float *g = base + (size_t)row * C + h;
+            if (w == 16) v_store(g, r[row]);
+            else v_store_first(g, r[row], w);
+        }
+    }
+}
+
+/* the 16 row losses summed in double, as every chunk sum (a fixed order: the
+ * same at any thread count) */
+V_INLINE double VFN(sum16_double)(vf loss) {
+    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(loss)),
+                                              _mm512_cvtps_pd(_mm512_extractf32x8_ps(loss, 1))));
+}
+
 V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
     const size_t C = c->classes;
     const bool smooth = c->eps > 0.0f;
@@ -163,14 +198,7 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
     if (c->fast_gathers) {
         for (size_t k = 0; k < C; k++) xs[k] = _mm512_i32gather_ps(idx, base + k, 4);
     } else {
-        for (size_t h = 0; h < C; h += 16) { /* columns h .. h + w - 1 */
-            size_t w = C - h < 16 ? C - h : 16;
-            __m512 r[16];
-            SM_UNROLL for (int row = 0; row < 16; row++)
-                r[row] = w == 16 ? v_load(base + row * C + h) : v_load_first(base + row * C + h, w);
-            VFN(transpose16)(r);
-            for (size_t k = 0; k < w; k++) xs[h + k] = r[k];
-        }
+        VFN(load_transposed16)(base, C, xs);
     }
     for (size_t k = 0; k < C; k++) m = v_max(xs[k], m);
     /* lane r's logit at its label: one gather from the transposed block
@@ -215,22 +243,10 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
                     v_store_first(g + full, _mm512_mask_i32gather_ps(v_zero(), vm_first(rest), down, scratch + 16 * full + r, 4), rest);
             }
         } else {
-            for (size_t h = 0; h < C; h += 16) {
-                size_t w = C - h < 16 ? C - h : 16;
-                __m512 r[16];
-                SM_UNROLL for (size_t k = 0; k < 16; k++) r[k] = k < w ? xs[h + k] : v_zero();
-                VFN(transpose16)(r);
-                SM_UNROLL for (int row = 0; row < 16; row++) {
-                    float *g = c->grad + (g0 + (size_t)row) * C + h;
-                    if (w == 16) v_store(g, r[row]);
-                    else v_store_first(g, r[row], w);
-                }
-            }
+            VFN(store_transposed16)(c->grad + g0 * C, C, xs);
         }
     }
-    /* in double, as every chunk sum (a fixed order: the same at any thread count) */
-    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(loss)),
-                                              _mm512_cvtps_pd(_mm512_extractf32x8_ps(loss, 1))));
+    return VFN(sum16_double)(loss);
 }
 #endif
 
@@ -355,23 +371,12 @@ V_INLINE vf VFN(soft_u_vec)(const sm_ctx *c, const float *t, size_t j, bool last
 #if LK_SIMD == 512
 /* 16 rows transposed (lane r = row r), as ce_block16, for <= 32 classes:
  * logits and targets both go through the in-register 16 x 16 transpose. */
-V_INLINE void VFN(soft_load16)(const float *base, size_t C, vf *out) {
-    for (size_t h = 0; h < C; h += 16) {
-        size_t w = C - h < 16 ? C - h : 16;
-        __m512 r[16];
-        SM_UNROLL for (int row = 0; row < 16; row++)
-            r[row] = w == 16 ? v_load(base + row * C + h) : v_load_first(base + row * C + h, w);
-        VFN(transpose16)(r);
-        for (size_t k = 0; k < w; k++) out[h + k] = r[k];
-    }
-}
-
 V_TARGET static double VFN(ce_soft_block16)(const sm_ctx *c, size_t g0) {
     const size_t C = c->classes;
     const vf va = v_set(1.0f - c->eps), vb = v_set(c->eps / (float)C);
     vf xs[SM_TRANSPOSED_MAX_CLASSES], us[SM_TRANSPOSED_MAX_CLASSES];
-    VFN(soft_load16)(c->x + g0 * C, C, xs);
-    VFN(soft_load16)(c->t + g0 * C, C, us);
+    VFN(load_transposed16)(c->x + g0 * C, C, xs);
+    VFN(load_transposed16)(c->t + g0 * C, C, us);
     vf m = v_set(-INFINITY);
     for (size_t k = 0; k < C; k++) m = v_max(xs[k], m);
     vf S = v_zero(), U = v_zero(), D = v_zero();
@@ -390,20 +395,10 @@ V_TARGET static double VFN(ce_soft_block16)(const sm_ctx *c, size_t g0) {
     if (c->loss) v_store(c->loss + g0, loss);
     if (c->grad) {
         const vf gs = v_set(c->gscale), coef = v_div(v_mul(gs, U), S);
-        for (size_t h = 0; h < C; h += 16) {
-            size_t w = C - h < 16 ? C - h : 16;
-            __m512 r[16];
-            SM_UNROLL for (size_t k = 0; k < 16; k++) r[k] = k < w ? v_fnma(gs, us[h + k], v_mul(xs[h + k], coef)) : v_zero();
-            VFN(transpose16)(r);
-            SM_UNROLL for (int row = 0; row < 16; row++) {
-                float *g = c->grad + (g0 + (size_t)row) * C + h;
-                if (w == 16) v_store(g, r[row]);
-                else v_store_first(g, r[row], w);
-            }
-        }
+        for (size_t k = 0; k < C; k++) xs[k] = v_fnma(gs, us[k], v_mul(xs[k], coef));
+        VFN(store_transposed16)(c->grad + g0 * C, C, xs);
     }
-    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(loss)),
-                                              _mm512_cvtps_pd(_mm512_extractf32x8_ps(loss, 1))));
+    return VFN(sum16_double)(loss);
 }
 #endif
 

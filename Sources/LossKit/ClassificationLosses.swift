@@ -103,39 +103,46 @@ public func softmaxLoss(
     }
     let threads = try execution.validatedThreads()
 
-    var scratch: UnsafeMutableBufferPointer<Float>? = nil
-    defer { scratch?.deallocate() }
-    var perRow: UnsafeMutableBufferPointer<Float>? = nil
-    if reduction == .none {
-        if unreduced == nil { scratch = .allocate(capacity: rows) }
-        perRow = unreduced ?? scratch
-    }
-    switch execution.backend {
-    case .c:
-        var reduced: Float = 0
-        let status: Int32 = labels.withMemoryRebound(to: Int64.self) { y in
-            withUnsafeMutablePointer(to: &reduced) { r in
-                let out = perRow?.baseAddress ?? r
-                switch loss {
-                case let .crossEntropy(weights, smoothing):
-                    return withClassWeights(weights) { w in
-                        losskit_softmax_ce(logits.baseAddress, y.baseAddress, rows, classes, w,
-                                           Int64(ignoreIndex), smoothing, reduction.c, out, gradient?.baseAddress, threads)
+    return try withRowLosses(rows: rows, reduction: reduction, unreduced: unreduced) { perRow in
+        switch execution.backend {
+        case .c:
+            var reduced: Float = 0
+            let status: Int32 = labels.withMemoryRebound(to: Int64.self) { y in
+                withUnsafeMutablePointer(to: &reduced) { r in
+                    let out = perRow?.baseAddress ?? r
+                    switch loss {
+                    case let .crossEntropy(weights, smoothing):
+                        return withClassWeights(weights) { w in
+                            losskit_softmax_ce(logits.baseAddress, y.baseAddress, rows, classes, w,
+                                               Int64(ignoreIndex), smoothing, reduction.c, out, gradient?.baseAddress, threads)
+                        }
+                    case let .focal(alpha, gamma):
+                        return losskit_softmax_focal(logits.baseAddress, y.baseAddress, rows, classes, alpha, gamma,
+                                                     Int64(ignoreIndex), reduction.c, out, gradient?.baseAddress, threads)
                     }
-                case let .focal(alpha, gamma):
-                    return losskit_softmax_focal(logits.baseAddress, y.baseAddress, rows, classes, alpha, gamma,
-                                                 Int64(ignoreIndex), reduction.c, out, gradient?.baseAddress, threads)
                 }
             }
+            try checkStatus(status, "softmaxLoss(\(loss))")
+            return reduced
+        case .portable:
+            return Portable.softmax(loss, logits, labels, classes: classes, ignoreIndex: ignoreIndex,
+                                    reduction: reduction, unreduced: perRow, gradient: gradient,
+                                    threads: execution.resolvedThreads)
         }
-        try checkStatus(status, "softmaxLoss(\(loss))")
-        return perRow.map { orderedSum(UnsafeBufferPointer($0)) } ?? reduced
-    case .portable:
-        let value = Portable.softmax(loss, logits, labels, classes: classes, ignoreIndex: ignoreIndex,
-                                     reduction: reduction, unreduced: perRow, gradient: gradient,
-                                     threads: execution.resolvedThreads)
-        return perRow.map { orderedSum(UnsafeBufferPointer($0)) } ?? value
     }
+}
+
+/// Runs a softmax kernel with the per-row loss buffer `.none` needs (the
+/// caller's, or scratch when the caller passed none) and returns the reduced
+/// value: the kernel's, or for `.none` the ordered sum of the row losses.
+func withRowLosses(rows: Int, reduction: Reduction, unreduced: UnsafeMutableBufferPointer<Float>?,
+                   _ kernel: (UnsafeMutableBufferPointer<Float>?) throws -> Float) rethrows -> Float {
+    guard reduction == .none else { return try kernel(nil) }
+    let scratch: UnsafeMutableBufferPointer<Float>? = unreduced == nil ? .allocate(capacity: rows) : nil
+    defer { scratch?.deallocate() }
+    let perRow = unreduced ?? scratch!
+    _ = try kernel(perRow)
+    return orderedSum(UnsafeBufferPointer(perRow))
 }
 
 /// Label smoothing in [0, 1]; class weights nil or `classes` values, finite and `>= 0`.
@@ -258,30 +265,24 @@ public func softmaxCrossEntropy(
     try checkCrossEntropyParameters(classWeights: classWeights, labelSmoothing: labelSmoothing, classes: classes)
     let threads = try execution.validatedThreads()
 
-    var scratch: UnsafeMutableBufferPointer<Float>? = nil
-    defer { scratch?.deallocate() }
-    var perRow: UnsafeMutableBufferPointer<Float>? = nil
-    if reduction == .none {
-        if unreduced == nil { scratch = .allocate(capacity: rows) }
-        perRow = unreduced ?? scratch
-    }
-    switch execution.backend {
-    case .c:
-        var reduced: Float = 0
-        let status = withUnsafeMutablePointer(to: &reduced) { r in
-            withClassWeights(classWeights) { w in
-                losskit_softmax_ce_soft(logits.baseAddress, targetProbabilities.baseAddress, rows, classes, w,
-                                        labelSmoothing, reduction.c, perRow?.baseAddress ?? r, gradient?.baseAddress,
-                                        threads)
+    return try withRowLosses(rows: rows, reduction: reduction, unreduced: unreduced) { perRow in
+        switch execution.backend {
+        case .c:
+            var reduced: Float = 0
+            let status = withUnsafeMutablePointer(to: &reduced) { r in
+                withClassWeights(classWeights) { w in
+                    losskit_softmax_ce_soft(logits.baseAddress, targetProbabilities.baseAddress, rows, classes, w,
+                                            labelSmoothing, reduction.c, perRow?.baseAddress ?? r, gradient?.baseAddress,
+                                            threads)
+                }
             }
+            try checkStatus(status, "softmaxCrossEntropy(targetProbabilities:)")
+            return reduced
+        case .portable:
+            return Portable.softmaxSoft(logits, targetProbabilities, classes: classes, classWeights: classWeights,
+                                        labelSmoothing: labelSmoothing, reduction: reduction, unreduced: perRow,
+                                        gradient: gradient, threads: execution.resolvedThreads)
         }
-        try checkStatus(status, "softmaxCrossEntropy(targetProbabilities:)")
-        return perRow.map { orderedSum(UnsafeBufferPointer($0)) } ?? reduced
-    case .portable:
-        let value = Portable.softmaxSoft(logits, targetProbabilities, classes: classes, classWeights: classWeights,
-                                         labelSmoothing: labelSmoothing, reduction: reduction, unreduced: perRow,
-                                         gradient: gradient, threads: execution.resolvedThreads)
-        return perRow.map { orderedSum(UnsafeBufferPointer($0)) } ?? value
     }
 }
 

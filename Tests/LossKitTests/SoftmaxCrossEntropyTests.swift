@@ -38,8 +38,17 @@ struct SoftmaxCrossEntropyTests {
         #expect(m == nil, "\(golden) \(label): gradient \(m ?? "")")
     }
 
-    static func reduction(_ name: String) -> Reduction {
-        ["none": .none, "sum": .sum, "mean": .mean][name]!
+    /// The case's call: class-index labels, or probability targets.
+    static func evaluate(_ g: GoldenCase, _ execution: Execution) throws -> LossResult {
+        let logits = g.input("logits"), weights = g.inputs["class_weights"]?.floats
+        let eps = g.float("label_smoothing")!
+        let reduction: Reduction = ["none": .none, "sum": .sum, "mean": .mean][g.string("reduction")!]!
+        if let targets = g.inputs["targets"] {
+            return try softmaxCrossEntropy(logits: logits.floats, targetProbabilities: targets.floats, classes: logits.shape[1],
+                                           classWeights: weights, labelSmoothing: eps, reduction: reduction, execution: execution)
+        }
+        return try softmaxCrossEntropy(logits: logits.floats, labels: g.input("labels").ints, classes: logits.shape[1],
+                                       classWeights: weights, labelSmoothing: eps, reduction: reduction, execution: execution)
     }
 
     // MARK: zero denominators (issue 12)
@@ -47,15 +56,7 @@ struct SoftmaxCrossEntropyTests {
     @Test("weighted mean over zero total weight is NaN (loss and counted rows' gradient), as F.cross_entropy",
           arguments: zeroDenominatorCases)
     func zeroDenominator(_ golden: GoldenCase) throws {
-        let logits = golden.input("logits")
-        try forEachExecution { execution, label in
-            let r = try softmaxCrossEntropy(
-                logits: logits.floats, labels: golden.input("labels").ints, classes: logits.shape[1],
-                classWeights: golden.inputs["class_weights"]?.floats,
-                labelSmoothing: golden.float("label_smoothing")!,
-                reduction: Self.reduction(golden.string("reduction")!), execution: execution)
-            check(golden, r, label)
-        }
+        try forEachExecution { execution, label in check(golden, try Self.evaluate(golden, execution), label) }
     }
 
     @Test("the issue's case through the C ABI: zero label weights, smoothing 0.1, mean")
@@ -95,15 +96,7 @@ struct SoftmaxCrossEntropyTests {
 
     @Test("probability targets vs PyTorch", arguments: softCases)
     func softGolden(_ golden: GoldenCase) throws {
-        let logits = golden.input("logits")
-        try forEachExecution { execution, label in
-            let r = try softmaxCrossEntropy(
-                logits: logits.floats, targetProbabilities: golden.input("targets").floats, classes: logits.shape[1],
-                classWeights: golden.inputs["class_weights"]?.floats,
-                labelSmoothing: golden.float("label_smoothing")!,
-                reduction: Self.reduction(golden.string("reduction")!), execution: execution)
-            check(golden, r, label)
-        }
+        try forEachExecution { execution, label in check(golden, try Self.evaluate(golden, execution), label) }
     }
 
     static func softTargets(rows: Int, classes: Int, kind: Int, rng: inout SeededRandom) -> [Float] {
