@@ -89,8 +89,9 @@ extension Portable {
         let rows = logits.count / classes
         let eps = Double(labelSmoothing)
         let scale = reduction == .mean ? 1 / Double(rows) : 1
+        let weight = (0..<classes).map { c in classWeights.map { Double($0[c]) } ?? 1 }
         let u = { (i: Int, c: Int) -> Double in
-            ((1 - eps) * Double(targets[i * classes + c]) + eps / Double(classes)) * (classWeights.map { Double($0[c]) } ?? 1)
+            ((1 - eps) * Double(targets[i * classes + c]) + eps / Double(classes)) * weight[c]
         }
         let sum = chunkedSum(count: rows, chunk: max(1, chunk / classes), threads: threads) { range in
             var acc = 0.0
