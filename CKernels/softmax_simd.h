@@ -142,6 +142,41 @@ V_INLINE void VFN(transpose16)(__m512 r[16]) {
         r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xdd);
     }
 }
+/* 16 rows of C <= 32 columns (row-major, row stride C) into C vectors,
+ * out[k] lane r = row r's column k: the in-register transpose, 16 columns at a time */
+V_INLINE void VFN(load_transposed16)(const float *base, size_t C, vf *out) {
+    for (size_t h = 0; h < C; h += 16) { /* columns h .. h + w - 1 */
+        size_t w = C - h < 16 ? C - h : 16;
+        __m512 r[16];
+        SM_UNROLL for (int row = 0; row < 16; row++)
+            r[row] = w == 16 ? v_load(base + row * C + h) : v_load_first(base + row * C + h, w);
+        VFN(transpose16)(r);
+        for (size_t k = 0; k < w; k++) out[h + k] = r[k];
+    }
+}
+
+/* the inverse: C column vectors back to 16 rows at base */
+V_INLINE void VFN(store_transposed16)(float *base, size_t C, const vf *cols) {
+    for (size_t h = 0; h < C; h += 16) {
+        size_t w = C - h < 16 ? C - h : 16;
+        __m512 r[16];
+        SM_UNROLL for (size_t k = 0; k < 16; k++) r[k] = k < w ? cols[h + k] : v_zero();
+        VFN(transpose16)(r);
+        SM_UNROLL for (int row = 0; row < 16; row++) {
+            float *g = base + (size_t)row * C + h;
+            if (w == 16) v_store(g, r[row]);
+            else v_store_first(g, r[row], w);
+        }
+    }
+}
+
+/* the 16 row losses summed in double, as every chunk sum (a fixed order: the
+ * same at any thread count) */
+V_INLINE double VFN(sum16_double)(vf loss) {
+    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(loss)),
+                                              _mm512_cvtps_pd(_mm512_extractf32x8_ps(loss, 1))));
+}
+
 V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
     const size_t C = c->classes;
     const bool smooth = c->eps > 0.0f;
@@ -163,14 +198,7 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
     if (c->fast_gathers) {
         for (size_t k = 0; k < C; k++) xs[k] = _mm512_i32gather_ps(idx, base + k, 4);
     } else {
-        for (size_t h = 0; h < C; h += 16) { /* columns h .. h + w - 1 */
-            size_t w = C - h < 16 ? C - h : 16;
-            __m512 r[16];
-            SM_UNROLL for (int row = 0; row < 16; row++)
-                r[row] = w == 16 ? v_load(base + row * C + h) : v_load_first(base + row * C + h, w);
-            VFN(transpose16)(r);
-            for (size_t k = 0; k < w; k++) xs[h + k] = r[k];
-        }
+        VFN(load_transposed16)(base, C, xs);
     }
     for (size_t k = 0; k < C; k++) m = v_max(xs[k], m);
     /* lane r's logit at its label: one gather from the transposed block
@@ -215,22 +243,10 @@ V_TARGET static double VFN(ce_block16)(const sm_ctx *c, size_t g0) {
                     v_store_first(g + full, _mm512_mask_i32gather_ps(v_zero(), vm_first(rest), down, scratch + 16 * full + r, 4), rest);
             }
         } else {
-            for (size_t h = 0; h < C; h += 16) {
-                size_t w = C - h < 16 ? C - h : 16;
-                __m512 r[16];
-                SM_UNROLL for (size_t k = 0; k < 16; k++) r[k] = k < w ? xs[h + k] : v_zero();
-                VFN(transpose16)(r);
-                SM_UNROLL for (int row = 0; row < 16; row++) {
-                    float *g = c->grad + (g0 + (size_t)row) * C + h;
-                    if (w == 16) v_store(g, r[row]);
-                    else v_store_first(g, r[row], w);
-                }
-            }
+            VFN(store_transposed16)(c->grad + g0 * C, C, xs);
         }
     }
-    /* in double, as every chunk sum (a fixed order: the same at any thread count) */
-    return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(loss)),
-                                              _mm512_cvtps_pd(_mm512_extractf32x8_ps(loss, 1))));
+    return VFN(sum16_double)(loss);
 }
 #endif
 
@@ -335,6 +351,125 @@ V_TARGET static double VFN(ce_chunk)(void *vc, size_t b, size_t e) {
                 if (smooth) loss += bb * ((float)c->wsum * ls[r] - wx[r]);
             }
             if (c->loss) c->loss[i] = loss;
+            acc += loss;
+        }
+    }
+    return acc;
+}
+
+/* ---- probability targets (soft labels) -------------------------------
+ * u_c = w_c ((1 - eps) t_c + eps / C), U = sum u_c, D = sum u_c (x_c - max):
+ * loss U log S - D, gradient p_j U - u_j (see softmax.c). */
+
+/* u for one vector of classes j..j+VW-1 (the first `rest` of them when last) */
+V_INLINE vf VFN(soft_u_vec)(const sm_ctx *c, const float *t, size_t j, bool last, size_t rest, vf va, vf vb) {
+    vf u = v_fma(va, last ? v_load_first(t + j, rest) : v_load(t + j), vb);
+    if (c->w) u = v_mul(u, last ? v_load_first(c->w + j, rest) : v_load(c->w + j));
+    return last ? v_zero_unless(vm_first(rest), u) : u;
+}
+
+#if LK_SIMD == 512
+/* 16 rows transposed (lane r = row r), as ce_block16, for <= 32 classes:
+ * logits and targets both go through the in-register 16 x 16 transpose. */
+V_TARGET static double VFN(ce_soft_block16)(const sm_ctx *c, size_t g0) {
+    const size_t C = c->classes;
+    const vf va = v_set(1.0f - c->eps), vb = v_set(c->eps / (float)C);
+    vf xs[SM_TRANSPOSED_MAX_CLASSES], us[SM_TRANSPOSED_MAX_CLASSES];
+    VFN(load_transposed16)(c->x + g0 * C, C, xs);
+    VFN(load_transposed16)(c->t + g0 * C, C, us);
+    vf m = v_set(-INFINITY);
+    for (size_t k = 0; k < C; k++) m = v_max(xs[k], m);
+    vf S = v_zero(), U = v_zero(), D = v_zero();
+    for (size_t k = 0; k < C; k++) {
+        vf d = v_sub(xs[k], m);
+        vf ex = VFN(v_exp_kernel)(d, true);
+        vf u = v_fma(va, us[k], vb);
+        if (c->w) u = v_mul(u, v_set(c->w[k]));
+        S = v_add(S, ex);
+        U = v_add(U, u);
+        D = v_fma(u, d, D);
+        xs[k] = ex;
+        us[k] = u;
+    }
+    vf loss = v_fms(U, VFN(v_log)(S), D);
+    if (c->loss) v_store(c->loss + g0, loss);
+    if (c->grad) {
+        const vf gs = v_set(c->gscale), coef = v_div(v_mul(gs, U), S);
+        for (size_t k = 0; k < C; k++) xs[k] = v_fnma(gs, us[k], v_mul(xs[k], coef));
+        VFN(store_transposed16)(c->grad + g0 * C, C, xs);
+    }
+    return VFN(sum16_double)(loss);
+}
+#endif
+
+V_TARGET static double VFN(ce_soft_chunk)(void *vc, size_t b, size_t e) {
+    const sm_ctx lc = *(const sm_ctx *)vc, *c = &lc;
+    const size_t C = c->classes, full = C - C % VW, rest = C % VW, nvec = (C + VW - 1) / VW;
+    const bool in_registers = nvec <= SM_REG_VECTORS;
+    const vf va = v_set(1.0f - c->eps), vb = v_set(c->eps / (float)C), gs = v_set(c->gscale);
+    float Us[VW], Ds[VW], ls[VW];
+    double acc = 0.0;
+    for (size_t g0 = b; g0 < e; g0 += VW) {
+        size_t gn = e - g0 < VW ? e - g0 : VW;
+#if LK_SIMD == 512
+        if (gn == 16 && C <= SM_TRANSPOSED_MAX_CLASSES) {
+            acc += VFN(ce_soft_block16)(c, g0);
+            continue;
+        }
+#endif
+        vf S = v_set(1.0f); /* absent rows: log 1 = 0 */
+        for (size_t r = 0; r < gn; r++) {
+            size_t i = g0 + r;
+            const float *x = c->x + i * C, *t = c->t + i * C;
+            float *g = c->grad ? c->grad + i * C : NULL;
+            vf vmax = v_set(-INFINITY);
+            for (size_t j = 0; j < full; j += VW) vmax = v_max(v_load(x + j), vmax);
+            if (rest) vmax = v_max(v_sel(vm_first(rest), v_load_first(x + full, rest), v_set(-INFINITY)), vmax);
+            const vf vm_ = v_set(v_hmax(vmax));
+            vf vs = v_zero(), vu = v_zero(), vd = v_zero();
+            vf ex[SM_REG_VECTORS], us[SM_REG_VECTORS];
+            for (size_t v = 0; v < nvec; v++) {
+                size_t j = v * VW;
+                bool last = j == full;
+                vf d = v_sub(last ? v_load_first(x + j, rest) : v_load(x + j), vm_);
+                vf exv = VFN(v_exp_kernel)(d, true);
+                vf u = VFN(soft_u_vec)(c, t, j, last, rest, va, vb);
+                if (last) {
+                    exv = v_zero_unless(vm_first(rest), exv);
+                    d = v_zero_unless(vm_first(rest), d);
+                }
+                vs = v_add(vs, exv);
+                vu = v_add(vu, u);
+                vd = v_fma(u, d, vd);
+                if (in_registers) {
+                    ex[v < SM_REG_VECTORS ? v : 0] = exv;
+                    us[v < SM_REG_VECTORS ? v : 0] = u;
+                } else if (g) {
+                    if (last) v_store_first(g + j, exv, rest);
+                    else v_store(g + j, exv);
+                }
+            }
+            const float sum = v_hsum(vs);
+            S = v_sel(vm_lane(r), v_set(sum), S);
+            Us[r] = v_hsum(vu);
+            Ds[r] = v_hsum(vd);
+            if (g) {
+                const vf coef = v_set(c->gscale * Us[r] / sum);
+                for (size_t v = 0; v < nvec; v++) {
+                    size_t j = v * VW;
+                    bool last = j == full;
+                    vf exv = in_registers ? ex[v < SM_REG_VECTORS ? v : 0] : (last ? v_load_first(g + j, rest) : v_load(g + j));
+                    vf u = in_registers ? us[v < SM_REG_VECTORS ? v : 0] : VFN(soft_u_vec)(c, t, j, last, rest, va, vb);
+                    vf gv = v_fnma(gs, u, v_mul(exv, coef));
+                    if (last) v_store_first(g + j, gv, rest);
+                    else v_store(g + j, gv);
+                }
+            }
+        }
+        v_store(ls, VFN(v_log)(S));
+        for (size_t r = 0; r < gn; r++) {
+            float loss = Us[r] * ls[r] - Ds[r];
+            if (c->loss) c->loss[g0 + r] = loss;
             acc += loss;
         }
     }

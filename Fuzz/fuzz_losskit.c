@@ -51,7 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     case 7: losskit_shrinkage(X, t, total, p1, p2, (flags >> 4) % 4, red, L, G, threads); break;
     case 8: losskit_bce_logits(X, t, total, (flags & 128) ? w : NULL, (flags & 128) ? 1 + (cnt % 3) : 0, red, L, G, threads); break;
     case 9: losskit_sigmoid_focal(X, t, total, p1, p2, p3, red, L, G, threads); break;
-    case 10: losskit_softmax_ce(X, y, rows, classes, (flags & 128) ? w : NULL, -100, p1, red, L, G, threads); break;
+    case 10: losskit_softmax_ce(X, y, rows, classes, (flags & 128) ? w : NULL, -100, p1, red, L, G, threads);
+        /* probability targets: t is fuzzed values (flags & 1) or 0/1 */
+        losskit_softmax_ce_soft(X, t, rows, classes, (flags & 128) ? w : NULL, p1, red, L, G, threads); break;
     case 11: losskit_softmax_focal(X, y, rows, classes, p1, p2, -100, red, L, G, threads); break;
     case 12: { /* matrices: n x m pairs out of x; out is the loss buffer, checked against its size */
         size_t m = nb1 ? (total / 4) / (nb1 ? nb1 : 1) : 0;

@@ -443,8 +443,11 @@ def bench_figure(bench_rows, peer_rows):
     threads = sorted({r["threads"] for r in c_rows})
     pct = {(r["workload"], r["threads"]): r.get("roofline_pct") for r in c_rows}
     c_ms = {(r["workload"], r["threads"]): r["ms"] for r in c_rows}
-    torch_ms = {r["workload"]: r["ms"] for r in peer_rows if r.get("path") == "torch" and r.get("threads") == 1}
-    speedup = {w: torch_ms[w] / c_ms[(w, 1)] for w in workloads if w in torch_ms and (w, 1) in c_ms}
+    def peer_speedup(path):
+        ms = {r["workload"]: r["ms"] for r in peer_rows if r.get("path") == path and r.get("threads") == 1}
+        return {w: ms[w] / c_ms[(w, 1)] for w in workloads if w in ms and (w, 1) in c_ms}
+    speedup = peer_speedup("torch")
+    compiled = peer_speedup("torch-compiled")  # torch.compile, for the fused elementwise rows
     if not workloads:
         sys.exit("no C-path rows (path \"c\") in the --bench file: nothing to draw")
 
@@ -486,8 +489,9 @@ def bench_figure(bench_rows, peer_rows):
     # right panel: speed-up over PyTorch at 1 thread, log scale from 1x
     if speedup:
         x1 = x0 + left_w + gap
-        lo_dec = math.floor(math.log10(min(1.0, min(speedup.values()))))
-        hi_dec = max(math.ceil(math.log10(max(speedup.values()))), lo_dec + 1)
+        every = list(speedup.values()) + list(compiled.values())
+        lo_dec = math.floor(math.log10(min(1.0, min(every))))
+        hi_dec = max(math.ceil(math.log10(max(every))), lo_dec + 1)
         sl = lambda v: x1 + (math.log10(v) - lo_dec) / (hi_dec - lo_dec) * right_w
         out.append(text(x1 + right_w / 2, top - 28, "speed-up over PyTorch, 1 thread", 13, "middle", weight="bold"))
         for d in range(lo_dec, hi_dec + 1):
@@ -499,10 +503,15 @@ def bench_figure(bench_rows, peer_rows):
         for i, w in enumerate(workloads):
             if w not in speedup:
                 continue
-            y, s = top + i * row_h, speedup[w]
-            a, b = sorted((sl(1.0), sl(s)))
-            out.append(f'<rect x="{a:.1f}" y="{y + 6:.1f}" width="{b - a:.1f}" height="{row_h - 12}" fill="#7f7f7f"/>')
-            out.append(text(b + 3, y + row_h / 2 + 4, f"{s:.1f}\u00d7", 11))
+            y = top + i * row_h
+            # eager PyTorch (grey); where measured, compiled PyTorch below it (dark)
+            bars = [(speedup[w], "#7f7f7f")] + ([(compiled[w], "#333333")] if w in compiled else [])
+            h = (row_h - 8) / len(bars)
+            for k, (s, color) in enumerate(bars):
+                by = y + 4 + k * h
+                a, b = sorted((sl(1.0), sl(s)))
+                out.append(f'<rect x="{a:.1f}" y="{by:.1f}" width="{b - a:.1f}" height="{h - 1:.1f}" fill="{color}"/>')
+                out.append(text(b + 3, by + h - 3, f"{s:.1f}\u00d7", 10 if len(bars) > 1 else 11))
         out.append(line(sl(1.0), top, sl(1.0), bottom, "#222"))
         out.append(line(x1, bottom, x1 + right_w, bottom))
 
@@ -512,6 +521,8 @@ def bench_figure(bench_rows, peer_rows):
     note = "Roofline ceiling: streaming bandwidth or OpenBLAS SGEMM, measured on the same machine."
     if speedup:
         note += "\nSpeed-up = PyTorch median ms / LossKit C median ms, both at 1 thread (log scale)."
+        if compiled:
+            note += " Grey: eager PyTorch; dark: under torch.compile."
     if machine:
         note += f"\nMachine: {machine['machine']}, ISA path {machine.get('isa', '?')}."
     out += caption_lines(note, 10, bottom + 40)

@@ -51,34 +51,59 @@ let elementwiseWorkloads: [Workload] = [
                         loss: .shrinkage(a: 10, c: 0.2, weight: .exponentialTarget), reduction: .mean) { n, rng in
         (rng.uniform(n, 0...1), rng.uniform(n, 0...1))
     },
-    Workload(name: "softmax_ce_279k_x21", shape: "279,424 x 21 (SSD300 batch 32)") { quick in
+    softmaxWorkload("softmax_ce_279k_x21", shape: "279,424 x 21 (SSD300 batch 32)", softTargets: false),
+    // soft labels (mixup, distillation): the same shape, a dense target matrix read beside the logits
+    softmaxWorkload("softmax_ce_soft_279k_x21", shape: "279,424 x 21 (SSD300 batch 32), probability targets",
+                    softTargets: true),
+]
+
+/// Softmax CE + gradient over SSD300's conf logits, with class-index labels
+/// or with a [rows, classes] matrix of probability targets.
+func softmaxWorkload(_ name: String, shape: String, softTargets: Bool) -> Workload {
+    Workload(name: name, shape: shape) { quick in
         let rows = quick ? 279_424 / 16 : 279_424, classes = 21
         var rng = BenchRandom(state: 7)
         let logits = rng.normal(rows * classes, std: 2)
-        let labels = (0..<rows).map { _ in Int.random(in: 0..<classes, using: &rng) }
-        let storage = SoftmaxInputs(logits: logits, labels: labels, classes: classes)
-        let bytes = Double(2 * 4 * rows * classes + 8 * rows)
+        let storage: SoftmaxInputs
+        let bytes: Double
+        if softTargets {
+            storage = SoftmaxInputs(logits: logits, target: .probabilities(rng.uniform(rows * classes, 0...1)), classes: classes)
+            bytes = Double(3 * 4 * rows * classes)
+        } else {
+            let labels = (0..<rows).map { _ in Int.random(in: 0..<classes, using: &rng) }
+            storage = SoftmaxInputs(logits: logits, target: .labels(labels), classes: classes)
+            bytes = Double(2 * 4 * rows * classes + 8 * rows)
+        }
         return PreparedWorkload(work: Double(rows * classes), unit: "Gelem/s", ceiling: .bandwidth(bytes: bytes)) { execution in
             try storage.run(execution)
         }
-    },
-]
+    }
+}
 
 final class SoftmaxInputs {
-    var logits: [Float], labels: [Int], grad: [Float]
-    let classes: Int
-    init(logits: [Float], labels: [Int], classes: Int) {
+    enum Target { case labels([Int]), probabilities([Float]) }
+    var logits: [Float], grad: [Float]
+    let target: Target, classes: Int
+    init(logits: [Float], target: Target, classes: Int) {
         self.logits = logits
-        self.labels = labels
+        self.target = target
         self.classes = classes
         grad = [Float](repeating: 0, count: logits.count)
     }
     func run(_ execution: Execution) throws {
         try logits.withUnsafeBufferPointer { x in
-            try labels.withUnsafeBufferPointer { y in
-                try grad.withUnsafeMutableBufferPointer { g in
-                    _ = try softmaxLoss(.crossEntropy(classWeights: nil, labelSmoothing: 0), logits: x, labels: y,
+            try grad.withUnsafeMutableBufferPointer { g in
+                switch target {
+                case let .labels(labels):
+                    _ = try labels.withUnsafeBufferPointer { y in
+                        try softmaxLoss(.crossEntropy(classWeights: nil, labelSmoothing: 0), logits: x, labels: y,
                                         classes: classes, reduction: .sum, gradient: g, execution: execution)
+                    }
+                case let .probabilities(targets):
+                    _ = try targets.withUnsafeBufferPointer { t in
+                        try softmaxCrossEntropy(logits: x, targetProbabilities: t, classes: classes, reduction: .sum,
+                                                gradient: g, execution: execution)
+                    }
                 }
             }
         }

@@ -210,11 +210,27 @@ int losskit_sigmoid_focal(const float *logits, const float *targets, size_t n,
  * class_weights: NULL (all 1) or `classes` values >= 0. Rows whose label is
  * ignore_index give 0 and no gradient; any other label must be in
  * [0, classes). MEAN divides by the sum of w_y over rows not ignored
- * (their count without weights); all rows ignored gives NaN as PyTorch.
+ * (their count without weights); a MEAN over zero total weight (all rows
+ * ignored, or every counted row's w_y = 0, with or without smoothing) gives
+ * NaN and a NaN gradient on the counted rows (0 on ignored rows), as PyTorch.
  * label_smoothing in [0, 1]. loss for NONE has `rows` values. */
 int losskit_softmax_ce(const float *logits, const int64_t *labels, size_t rows, size_t classes,
                        const float *class_weights, int64_t ignore_index, float label_smoothing,
                        losskit_reduction reduction, float *loss, float *grad, int threads);
+
+/* PyTorch cross_entropy with probability targets (soft labels: mixup,
+ * CutMix, distillation): targets [rows, classes], row loss
+ *   sum_c w_c t'_c (-log p_c),   t'_c = (1 - eps) t_c + eps / C
+ * Targets are used as given, as PyTorch: rows need not sum to 1, entries are
+ * not checked (negative ones enter the formula, NaN gives NaN). A -inf logit
+ * where t'_c w_c = 0 gives a NaN loss (0 x inf, as PyTorch) but a finite
+ * gradient. No ignore index (PyTorch has none for probability targets).
+ * MEAN divides by `rows` (not by a weight sum); rows = 0 gives NaN.
+ * Statuses: -1 logits, -2 targets, -3 rows x classes too large, -4 classes,
+ * -5 class_weights, -6 label_smoothing, -7 reduction, -10 threads. */
+int losskit_softmax_ce_soft(const float *logits, const float *targets, size_t rows, size_t classes,
+                            const float *class_weights, float label_smoothing,
+                            losskit_reduction reduction, float *loss, float *grad, int threads);
 
 /* Multi-class focal loss (RetinaNet's softmax form): -alpha (1 - p_y)^gamma log p_y
  * per row; ignore_index rows give 0 and are not counted by MEAN. */

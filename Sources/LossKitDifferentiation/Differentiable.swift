@@ -190,6 +190,25 @@ public func _vjpSoftmaxCrossEntropy(_ logits: [Float], labels: [Int], classes: I
     }
 }
 
+/// Differentiable `LossKit.softmaxCrossEntropy(logits:targetProbabilities:classes:classWeights:labelSmoothing:reduction:computeGradient:execution:)`
+/// (probability targets; differentiable in the logits, the targets are constants).
+public func softmaxCrossEntropy(_ logits: [Float], targetProbabilities: [Float], classes: Int,
+                                classWeights: [Float]? = nil, labelSmoothing: Float = 0,
+                                reduction: Reduction = .mean) -> Float {
+    (try? LossKit.softmaxCrossEntropy(logits: logits, targetProbabilities: targetProbabilities, classes: classes,
+                                      classWeights: classWeights, labelSmoothing: labelSmoothing, reduction: reduction,
+                                      computeGradient: false).value) ?? .nan
+}
+@derivative(of: softmaxCrossEntropy(_:targetProbabilities:classes:classWeights:labelSmoothing:reduction:), wrt: logits)
+public func _vjpSoftmaxCrossEntropySoft(_ logits: [Float], targetProbabilities: [Float], classes: Int,
+                                        classWeights: [Float]?, labelSmoothing: Float,
+                                        reduction: Reduction) -> (value: Float, pullback: (Float) -> FloatTangent) {
+    fusedVJP(count: logits.count) {
+        try LossKit.softmaxCrossEntropy(logits: logits, targetProbabilities: targetProbabilities, classes: classes,
+                                        classWeights: classWeights, labelSmoothing: labelSmoothing, reduction: reduction)
+    }
+}
+
 /// Differentiable `LossKit.softmaxFocalLoss(logits:labels:classes:alpha:gamma:ignoreIndex:reduction:computeGradient:execution:)`.
 public func softmaxFocalLoss(_ logits: [Float], labels: [Int], classes: Int, alpha: Float = 1, gamma: Float = 2,
                              ignoreIndex: Int = -100, reduction: Reduction = .mean) -> Float {

@@ -18,7 +18,8 @@ extension Portable {
         for y in labels where y != ignoreIndex {
             if case .crossEntropy = loss { denominator += weight(y) } else { denominator += 1 }
         }
-        let scale = reduction == .mean ? 1 / denominator : 1
+        // a mean over zero total weight is 0/0: NaN value, NaN gradient on the counted rows (PyTorch)
+        let scale = reduction == .mean ? (denominator > 0 ? 1 / denominator : .nan) : 1
 
         let rowsPerChunk = max(1, chunk / classes)
         let sum = chunkedSum(count: rows, chunk: rowsPerChunk, threads: threads) { range in
@@ -75,6 +76,46 @@ extension Portable {
             }
             return acc
         }
-        return reduction == .mean ? Float(sum / denominator) : Float(sum)
+        return reduction == .mean ? (denominator > 0 ? Float(sum / denominator) : .nan) : Float(sum)
+    }
+
+    /// Softmax cross-entropy with probability targets, row by row in Double:
+    /// loss sum_c u_c (lse - x_c), gradient p_j U - u_j, u_c = w_c ((1 - eps) t_c + eps / C).
+    static func softmaxSoft(
+        _ logits: UnsafeBufferPointer<Float>, _ targets: UnsafeBufferPointer<Float>, classes: Int,
+        classWeights: [Float]?, labelSmoothing: Float, reduction: Reduction,
+        unreduced: UnsafeMutableBufferPointer<Float>?, gradient: UnsafeMutableBufferPointer<Float>?, threads: Int
+    ) -> Float {
+        let rows = logits.count / classes
+        let eps = Double(labelSmoothing)
+        let scale = reduction == .mean ? 1 / Double(rows) : 1
+        let weight = (0..<classes).map { c in classWeights.map { Double($0[c]) } ?? 1 }
+        let u = { (i: Int, c: Int) -> Double in
+            ((1 - eps) * Double(targets[i * classes + c]) + eps / Double(classes)) * weight[c]
+        }
+        let sum = chunkedSum(count: rows, chunk: max(1, chunk / classes), threads: threads) { range in
+            var acc = 0.0
+            for i in range {
+                let row = UnsafeBufferPointer(rebasing: logits[i * classes ..< (i + 1) * classes])
+                let m = Double(row.max(by: { $0 < $1 || $0.isNaN }) ?? 0)
+                var s = 0.0
+                for v in row { s += exp(Double(v) - m) }
+                let lse = m + log(s)
+                var l = 0.0, total = 0.0
+                for c in 0..<classes {
+                    l += u(i, c) * (lse - Double(row[c])) // u = 0 at a -inf logit: NaN, as PyTorch
+                    total += u(i, c)
+                }
+                if gradient != nil {
+                    for j in 0..<classes {
+                        gradient![i * classes + j] = Float((exp(Double(row[j]) - lse) * total - u(i, j)) * scale)
+                    }
+                }
+                unreduced?[i] = Float(l)
+                acc += Double(Float(l))
+            }
+            return acc
+        }
+        return reduction == .mean ? (rows > 0 ? Float(sum / Double(rows)) : .nan) : Float(sum)
     }
 }
