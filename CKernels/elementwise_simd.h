@@ -88,25 +88,25 @@ V_INLINE vf VFN(shrinkage_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
     return v_mul(v_mul(wl, l), sp);
 }
 
-/* loss = (1 - t) x + lw softplus(-x), grad = (1 - t) - lw sigmoid(-x), lw = 1 + (pw - 1) t */
+/* loss = (1 - t) softplus(x) + pw t softplus(-x),
+ * grad = (1 - t) sigmoid(x) - pw t sigmoid(-x): terms of one sign for hard
+ * targets, so no cancellation (see elementwise.c) */
 V_INLINE vf VFN(bce_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
-    vf lw = v_fma(v_set(c->p[0] - 1.0f), t, v_set(1.0f));
-    vf p, pc, e;
-    VFN(v_sigmoid2)(x, &p, &pc, &e);
-    vf omt = v_sub(v_set(1.0f), t);
-    *g = v_fnma(lw, pc, omt);
-    vf sp = v_add(VFN(v_max0)(v_sub(v_zero(), x)), VFN(v_log1p_unit)(e)); /* softplus(-x) */
-    return v_fma(lw, sp, v_mul(omt, x)); /* NaN in x or t reaches both outputs through e or t */
+    vf p, pc, spp, spn;
+    VFN(v_sigmoid_softplus2)(x, &p, &pc, &spp, &spn);
+    vf omt = v_sub(v_set(1.0f), t), pwt = v_mul(v_set(c->p[0]), t);
+    *g = v_fms(omt, p, v_mul(pwt, pc));
+    return v_fma(omt, spp, v_mul(pwt, spn)); /* NaN in x or t reaches both outputs */
 }
 
 /* torchvision sigmoid_focal_loss: p = {alpha, gamma} (see elementwise.c) */
 V_INLINE vf VFN(sigmoid_focal_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
     const vf one = v_set(1.0f);
     float alpha = c->p[0], gamma = c->p[1];
-    vf p, pc, e;
-    VFN(v_sigmoid2)(x, &p, &pc, &e);
-    vf ce = v_fnma(x, t, v_add(VFN(v_max0)(x), VFN(v_log1p_unit)(e)));
+    vf p, pc, spp, spn;
+    VFN(v_sigmoid_softplus2)(x, &p, &pc, &spp, &spn);
     vf omt = v_sub(one, t);
+    vf ce = v_fma(omt, spp, v_mul(t, spn)); /* exact BCE: no cancellation */
     vf pct = v_mul(pc, t);
     vf q = v_fma(p, omt, pct); /* 1 - p_t */
     vf at = alpha >= 0.0f ? v_fma(v_set(2.0f * alpha - 1.0f), t, v_set(1.0f - alpha)) : one;
@@ -125,7 +125,7 @@ V_INLINE vf VFN(sigmoid_focal_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
         m = one;
         dm = v_zero();
     } else {
-        m = VFN(v_exp)(v_mul(v_set(gamma), VFN(v_log)(q)));
+        m = VFN(v_pow_unit)(q, gamma);
         dm = v_zero_unless(v_cmp(q, v_zero(), _CMP_GT_OQ), v_div(v_mul(v_set(gamma), m), q));
     }
     vf curv = v_mul(v_mul(ce, dm), v_mul(ppc, v_fms(v_set(2.0f), t, one)));

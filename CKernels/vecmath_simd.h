@@ -164,6 +164,29 @@ V_INLINE void VFN(v_sigmoid2)(vf x, vf *pos, vf *neg, vf *e_out) {
     *e_out = e;
 }
 
+/* sigmoid(+-x) and softplus(+-x), each to full relative precision wherever
+ * it is a normal float, from one exp and one log1p: softplus(x) =
+ * max(x, 0) + log1p(e), softplus(-x) = max(-x, 0) + log1p(e), e = exp(-|x|).
+ * NaN x gives NaN in all four. */
+V_INLINE void VFN(v_sigmoid_softplus2)(vf x, vf *sig_pos, vf *sig_neg, vf *sp_pos, vf *sp_neg) {
+    vf e;
+    VFN(v_sigmoid2)(x, sig_pos, sig_neg, &e);
+    vf l = VFN(v_log1p_unit)(e);
+    *sp_pos = v_add(VFN(v_max0)(x), l);
+    *sp_neg = v_add(VFN(v_max0)(v_sub(v_zero(), x)), l);
+}
+
+/* q^gamma for q in [0, 1] (NaN passes), gamma > 0: the integer part of gamma
+ * (up to 8) by multiplication, the fraction as exp(f log q), so the rounding
+ * of the exponent costs f |log q| ulp rather than gamma |log q|. */
+V_INLINE vf VFN(v_pow_unit)(vf q, float gamma) {
+    float gi = floorf(gamma), gf = gamma - gi;
+    if (gi > 8.0f) return VFN(v_exp)(v_mul(v_set(gamma), VFN(v_log)(q)));
+    vf m = gf > 0.0f ? VFN(v_exp)(v_mul(v_set(gf), VFN(v_log)(q))) : v_set(1.0f);
+    for (int k = 0; k < (int)gi; k++) m = v_mul(m, q);
+    return m;
+}
+
 /* API sigmoid: exact division, NaN kept. */
 V_INLINE vf VFN(v_sigmoid)(vf x) {
     vf e = VFN(v_exp)(v_negabs(x));

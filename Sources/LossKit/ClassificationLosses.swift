@@ -15,10 +15,11 @@ import CLossKit
 ///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
 ///   - computeGradient: `false` skips the backward work (no gradient is returned).
 ///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
-public func binaryCrossEntropyWithLogits(logits: [Float], targets: [Float], posWeight: [Float]? = nil,
+public func binaryCrossEntropyWithLogits(logits: [Float], targets: [Float], weight: [Float]? = nil,
+                                         posWeight: [Float]? = nil,
                                          reduction: Reduction = .mean, computeGradient: Bool = true,
                                          execution: Execution = .default) throws -> LossResult {
-    try elementwiseLoss(.binaryCrossEntropyWithLogits(posWeight: posWeight), logits, targets,
+    try elementwiseLoss(.binaryCrossEntropyWithLogits(posWeight: posWeight), logits, targets, weights: weight, weightsArgument: "weight",
                         reduction: reduction, computeGradient: computeGradient, execution: execution)
 }
 

@@ -12,15 +12,15 @@
 ///          \|/       ------| -1
 ///
 /// - Throws: ``LossKitError`` if the counts differ.
-public func l1Loss(predictions: [Float], targets: [Float], reduction: Reduction = .mean,
+public func l1Loss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, reduction: Reduction = .mean,
                    computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
-    try elementwiseLoss(.l1, predictions, targets, reduction: reduction, computeGradient: computeGradient, execution: execution)
+    try elementwiseLoss(.l1, predictions, targets, weights: targetWeights, reduction: reduction, computeGradient: computeGradient, execution: execution)
 }
 
 /// Mean squared error term `r^2`, as PyTorch `mse_loss`; gradient `2 r`.
-public func mseLoss(predictions: [Float], targets: [Float], reduction: Reduction = .mean,
+public func mseLoss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, reduction: Reduction = .mean,
                     computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
-    try elementwiseLoss(.mse, predictions, targets, reduction: reduction, computeGradient: computeGradient, execution: execution)
+    try elementwiseLoss(.mse, predictions, targets, weights: targetWeights, reduction: reduction, computeGradient: computeGradient, execution: execution)
 }
 
 /// Smooth L1 loss, as PyTorch `smooth_l1_loss`:
@@ -30,9 +30,9 @@ public func mseLoss(predictions: [Float], targets: [Float], reduction: Reduction
 ///
 /// `beta = 0` is exactly L1 (gradient `sign(r)`); SSD and Faster R-CNN use 1
 /// and 1/9. - Parameter beta: `>= 0`, default 1.
-public func smoothL1Loss(predictions: [Float], targets: [Float], beta: Float = 1, reduction: Reduction = .mean,
+public func smoothL1Loss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, beta: Float = 1, reduction: Reduction = .mean,
                          computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
-    try elementwiseLoss(.smoothL1(beta: beta), predictions, targets, reduction: reduction,
+    try elementwiseLoss(.smoothL1(beta: beta), predictions, targets, weights: targetWeights, reduction: reduction,
                         computeGradient: computeGradient, execution: execution)
 }
 
@@ -42,9 +42,9 @@ public func smoothL1Loss(predictions: [Float], targets: [Float], beta: Float = 1
 ///     delta (|r| - 0.5 delta)    otherwise
 ///
 /// It equals `delta` times Smooth L1 with `beta = delta`. - Parameter delta: `> 0`, default 1.
-public func huberLoss(predictions: [Float], targets: [Float], delta: Float = 1, reduction: Reduction = .mean,
+public func huberLoss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, delta: Float = 1, reduction: Reduction = .mean,
                       computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
-    try elementwiseLoss(.huber(delta: delta), predictions, targets, reduction: reduction,
+    try elementwiseLoss(.huber(delta: delta), predictions, targets, weights: targetWeights, reduction: reduction,
                         computeGradient: computeGradient, execution: execution)
 }
 
@@ -65,10 +65,10 @@ public func huberLoss(predictions: [Float], targets: [Float], delta: Float = 1, 
 ///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
 ///   - computeGradient: `false` skips the backward work (no gradient is returned).
 ///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
-public func wingLoss(predictions: [Float], targets: [Float], w: Float = 10, epsilon: Float = 2,
+public func wingLoss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, w: Float = 10, epsilon: Float = 2,
                      reduction: Reduction = .mean, computeGradient: Bool = true,
                      execution: Execution = .default) throws -> LossResult {
-    try elementwiseLoss(.wing(w: w, epsilon: epsilon), predictions, targets, reduction: reduction,
+    try elementwiseLoss(.wing(w: w, epsilon: epsilon), predictions, targets, weights: targetWeights, reduction: reduction,
                         computeGradient: computeGradient, execution: execution)
 }
 
@@ -80,20 +80,20 @@ public func wingLoss(predictions: [Float], targets: [Float], w: Float = 10, epsi
 ///
 /// where A and C make the two pieces meet smoothly at theta. The gradient at
 /// r = 0 is 0. Defaults alpha 2.1, omega 14, epsilon 1, theta 0.5.
-public func adaptiveWingLoss(predictions: [Float], targets: [Float], alpha: Float = 2.1, omega: Float = 14,
+public func adaptiveWingLoss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, alpha: Float = 2.1, omega: Float = 14,
                              epsilon: Float = 1, theta: Float = 0.5, reduction: Reduction = .mean,
                              computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
     try elementwiseLoss(.adaptiveWing(alpha: alpha, omega: omega, epsilon: epsilon, theta: theta),
-                        predictions, targets, reduction: reduction, computeGradient: computeGradient, execution: execution)
+                        predictions, targets, weights: targetWeights, reduction: reduction, computeGradient: computeGradient, execution: execution)
 }
 
 /// Focal regression loss `|r|^(2 + gamma)`, the `L_F` of the DSLT paper
 /// (Lu et al., ECCV 2018): it down-weights easy (small-error) samples.
 /// Gradient `(2 + gamma) |r|^(1 + gamma) sign(r)`. - Parameter gamma: `>= 0`, default 1.
-public func focalRegressionLoss(predictions: [Float], targets: [Float], gamma: Float = 1,
+public func focalRegressionLoss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, gamma: Float = 1,
                                 reduction: Reduction = .mean, computeGradient: Bool = true,
                                 execution: Execution = .default) throws -> LossResult {
-    try elementwiseLoss(.focalRegression(gamma: gamma), predictions, targets, reduction: reduction,
+    try elementwiseLoss(.focalRegression(gamma: gamma), predictions, targets, weights: targetWeights, reduction: reduction,
                         computeGradient: computeGradient, execution: execution)
 }
 
@@ -114,9 +114,9 @@ public func focalRegressionLoss(predictions: [Float], targets: [Float], gamma: F
 ///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
 ///   - computeGradient: `false` skips the backward work (no gradient is returned).
 ///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
-public func shrinkageLoss(predictions: [Float], targets: [Float], a: Float = 10, c: Float = 0.2,
+public func shrinkageLoss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, a: Float = 10, c: Float = 0.2,
                           weight: ShrinkageWeight = .exponentialTarget, reduction: Reduction = .mean,
                           computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
-    try elementwiseLoss(.shrinkage(a: a, c: c, weight: weight), predictions, targets, reduction: reduction,
+    try elementwiseLoss(.shrinkage(a: a, c: c, weight: weight), predictions, targets, weights: targetWeights, reduction: reduction,
                         computeGradient: computeGradient, execution: execution)
 }

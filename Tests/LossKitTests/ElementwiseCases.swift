@@ -93,20 +93,23 @@ let elementwiseCases: [ElementwiseCase] = [
 ]
 
 /// Runs an elementwise loss through the buffer API; returns (value, unreduced, gradient).
-func runElementwise(_ loss: ElementwiseLoss, _ x: [Float], _ t: [Float], reduction: Reduction,
+func runElementwise(_ loss: ElementwiseLoss, _ x: [Float], _ t: [Float], weights: [Float]? = nil, reduction: Reduction,
                     gradient wantGradient: Bool = true, execution: Execution) throws -> (Float, [Float], [Float]) {
     var g = [Float](repeating: -7, count: x.count), u = [Float](repeating: -7, count: x.count)
-    let v = try x.withUnsafeBufferPointer { xb in
-        try t.withUnsafeBufferPointer { tb in
-            try g.withUnsafeMutableBufferPointer { gb in
-                try u.withUnsafeMutableBufferPointer { ub in
-                    try elementwiseLoss(loss, predictions: xb, targets: tb, reduction: reduction,
-                                        unreduced: reduction == .none ? ub : nil,
-                                        gradient: wantGradient ? gb : nil, execution: execution)
+    func run(_ wb: UnsafeBufferPointer<Float>?) throws -> Float {
+        try x.withUnsafeBufferPointer { xb in
+            try t.withUnsafeBufferPointer { tb in
+                try g.withUnsafeMutableBufferPointer { gb in
+                    try u.withUnsafeMutableBufferPointer { ub in
+                        try elementwiseLoss(loss, predictions: xb, targets: tb, weights: wb, reduction: reduction,
+                                            unreduced: reduction == .none ? ub : nil,
+                                            gradient: wantGradient ? gb : nil, execution: execution)
+                    }
                 }
             }
         }
     }
+    let v = try weights.map { try $0.withUnsafeBufferPointer(run) } ?? run(nil)
     return (v, reduction == .none ? u : [], wantGradient ? g : [])
 }
 
