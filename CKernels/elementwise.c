@@ -54,8 +54,10 @@ typedef struct {
  * vector element function  vf velem(const ew_ctx *c, vf x, vf t, vf *g).
  * The last partial vector goes through masked loads and stores, so every
  * element of a chunk sees the same code. Large outputs are streamed.
- * `weighted` (a constant in each instantiation) applies c->w as c->w_inputs says. */
-#define EW_SIMD_KERNEL(name)                                                                   \
+ * `weighted` (a constant in each instantiation) applies c->w as c->w_inputs says.
+ * `prescaled`: velem already multiplied its gradient by c->gscale. */
+#define EW_SIMD_KERNEL(name) EW_SIMD_KERNEL_X(name, false)
+#define EW_SIMD_KERNEL_X(name, prescaled)                                                      \
     V_INLINE vf VFN(name##_wvelem)(const ew_ctx *c, vf x, vf t, vf w, vf *g, const bool weighted) { \
         if (!weighted) return VFN(name##_velem)(c, x, t, g);                                   \
         if (c->w_inputs) { x = v_mul(x, w); t = v_mul(t, w); }                                 \
@@ -63,14 +65,38 @@ typedef struct {
         *g = v_mul(*g, w);                                                                     \
         return c->w_inputs ? l : v_mul(l, w);                                                  \
     }                                                                                          \
+    /* the first k < VW elements at i, through masked loads and stores */                     \
+    V_INLINE void VFN(name##_part)(const ew_ctx *c, size_t i, size_t k, vd *acc, vf gs,        \
+                                   bool with_grad, const bool weighted) {                      \
+        vf g = v_zero();                                                                       \
+        vf w = weighted ? v_load_first(c->w + i, k) : v_zero();                                \
+        vf l = VFN(name##_wvelem)(c, v_load_first(c->x + i, k), v_load_first(c->t + i, k), w, &g, weighted); \
+        l = v_zero_unless(vm_first(k), l);                                                     \
+        v_accumulate(acc, l);                                                                  \
+        if (c->loss) v_store_first(c->loss + i, l, k);                                         \
+        if (with_grad) v_store_first(c->grad + i, prescaled ? g : v_mul(g, gs), k);            \
+    }                                                                                          \
     V_INLINE double VFN(name##_body)(const ew_ctx *cp, size_t b, size_t e, bool with_grad,     \
                                      const bool weighted) {                                    \
         const ew_ctx lc = *cp, *c = &lc; /* not reloaded after each store to the outputs */    \
         vd acc[2] = {vd_zero(), vd_zero()};                                                    \
         const vf gs = v_set(c->gscale);                                                        \
-        const bool sl = c->stream && c->loss && ((uintptr_t)(c->loss + b) & 15) == 0;          \
-        const bool sg = c->stream && with_grad && ((uintptr_t)(c->grad + b) & 15) == 0;        \
         size_t i = b;                                                                          \
+        /* streamed outputs: a masked head brings the gradient (else the loss) to a vector     \
+         * boundary, so that each streaming store is one aligned full-width store */           \
+        bool sl = false, sg = false;                                                           \
+        if (c->stream) {                                                                       \
+            const uintptr_t align = VW * sizeof(float);                                        \
+            uintptr_t lead = (uintptr_t)((with_grad ? c->grad : c->loss) + b);                 \
+            if (lead % sizeof(float) == 0) {                                                   \
+                size_t head = (size_t)((align - lead % align) % align) / sizeof(float);        \
+                if (head > e - b) head = e - b;                                                \
+                if (head) VFN(name##_part)(c, i, head, acc, gs, with_grad, weighted);          \
+                i += head;                                                                     \
+                sg = with_grad && (uintptr_t)(c->grad + i) % align == 0;                       \
+                sl = c->loss && (uintptr_t)(c->loss + i) % align == 0;                         \
+            }                                                                                  \
+        }                                                                                      \
         /* two independent vectors per step: each is one long dependent chain */               \
         for (; i + 2 * VW <= e; i += 2 * VW) {                                                 \
             vf g0 = v_zero(), g1 = v_zero();                                                   \
@@ -82,12 +108,12 @@ typedef struct {
             v_accumulate(acc, l0);                                                             \
             v_accumulate(acc, l1);                                                             \
             if (c->loss) {                                                                     \
-                if (sl) { v_stream(c->loss + i, l0); v_stream(c->loss + i + VW, l1); }         \
+                if (sl) { v_stream_aligned(c->loss + i, l0); v_stream_aligned(c->loss + i + VW, l1); } \
                 else { v_store(c->loss + i, l0); v_store(c->loss + i + VW, l1); }              \
             }                                                                                  \
             if (with_grad) {                                                                   \
-                vf gg0 = v_mul(g0, gs), gg1 = v_mul(g1, gs);                                   \
-                if (sg) { v_stream(c->grad + i, gg0); v_stream(c->grad + i + VW, gg1); }       \
+                vf gg0 = prescaled ? g0 : v_mul(g0, gs), gg1 = prescaled ? g1 : v_mul(g1, gs); \
+                if (sg) { v_stream_aligned(c->grad + i, gg0); v_stream_aligned(c->grad + i + VW, gg1); } \
                 else { v_store(c->grad + i, gg0); v_store(c->grad + i + VW, gg1); }            \
             }                                                                                  \
         }                                                                                      \
@@ -97,25 +123,16 @@ typedef struct {
             vf l = VFN(name##_wvelem)(c, v_load(c->x + i), v_load(c->t + i), w, &g, weighted); \
             v_accumulate(acc, l);                                                              \
             if (c->loss) {                                                                     \
-                if (sl) v_stream(c->loss + i, l);                                              \
+                if (sl) v_stream_aligned(c->loss + i, l);                                      \
                 else v_store(c->loss + i, l);                                                  \
             }                                                                                  \
             if (with_grad) {                                                                   \
-                vf gg = v_mul(g, gs);                                                          \
-                if (sg) v_stream(c->grad + i, gg);                                             \
+                vf gg = prescaled ? g : v_mul(g, gs);                                          \
+                if (sg) v_stream_aligned(c->grad + i, gg);                                     \
                 else v_store(c->grad + i, gg);                                                 \
             }                                                                                  \
         }                                                                                      \
-        if (i < e) {                                                                           \
-            size_t k = e - i;                                                                  \
-            vf g = v_zero();                                                                   \
-            vf w = weighted ? v_load_first(c->w + i, k) : v_zero();                            \
-            vf l = VFN(name##_wvelem)(c, v_load_first(c->x + i, k), v_load_first(c->t + i, k), w, &g, weighted); \
-            l = v_zero_unless(vm_first(k), l);                                                 \
-            v_accumulate(acc, l);                                                              \
-            if (c->loss) v_store_first(c->loss + i, l, k);                                     \
-            if (with_grad) v_store_first(c->grad + i, v_mul(g, gs), k);                        \
-        }                                                                                      \
+        if (i < e) VFN(name##_part)(c, i, e - i, acc, gs, with_grad, weighted);                \
         if (sl || sg) _mm_sfence();                                                            \
         return vd_total(acc);                                                                  \
     }                                                                                          \
@@ -268,7 +285,7 @@ int losskit_huber(const float *pred, const float *target, size_t n, const float 
 }
 
 /* ===================================================================== */
-/* Wing: p[0] = w, p[1] = 1/eps, p[2] = C, p[3] = eps                   */
+/* Wing: p[0] = w, p[1] = 1/eps, p[2] = C, p[3] = eps, p[4] = w/eps      */
 
 LK_INLINE float wing_elem(const ew_ctx *c, size_t i, float x, float t, float *g) {
     (void)i;
@@ -289,7 +306,8 @@ int losskit_wing(const float *pred, const float *target, size_t n, const float *
     LK_CHECK(finite_f(epsilon) && epsilon > 0.0f, 6);
     static const ew_kernels k = EW_KERNELS_VEC(wing);
     float C = (float)((double)w - (double)w * log1p((double)w / (double)epsilon));
-    ew_ctx c = {.x = pred, .t = target, .w = weight, .w_inputs = true, .p = {w, 1.0f / epsilon, C, epsilon}};
+    ew_ctx c = {.x = pred, .t = target, .w = weight, .w_inputs = true,
+                .p = {w, 1.0f / epsilon, C, epsilon, w / epsilon}};
     return ew_run(&c, &k, n, reduction, loss, grad, threads, 1.0);
 }
 

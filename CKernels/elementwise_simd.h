@@ -35,18 +35,21 @@ V_INLINE vf VFN(huber_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
     return v_sel(inner, v_mul(v_set(0.5f), v_mul(r, r)), v_mul(d, v_fnma(v_set(0.5f), d, a)));
 }
 
-/* p = {w, 1/eps, C, eps}; the log branch only matters where |r| < w, so the
- * kernel-grade log1p (finite u >= 0) serves: other lanes are discarded. */
+/* p = {w, 1/eps, C, eps, w/eps}. One log1p and one reciprocal of v = 1 + |r|/eps
+ * serve the loss w log1p(|r|/eps) and the gradient (w/eps) / v; the gradient
+ * comes out already scaled by gscale (EW_SIMD_KERNEL_X(wing, true)). The log
+ * branch's lanes with |r| >= w are discarded, whatever they hold; NaN r takes
+ * the log branch (the compare is false), which keeps it. */
 V_INLINE vf VFN(wing_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
     vf w = v_set(c->p[0]);
     vf r = v_sub(x, t), a = v_abs(r);
-    vm inner = v_cmp(a, w, _CMP_LT_OQ);
-    vf s = VFN(v_sign)(r);
-    vf inner_g = v_mul(v_mul(s, w), VFN(v_recip)(v_add(v_set(c->p[3]), a)));
-    *g = VFN(v_keepnan)(v_sel(inner, inner_g, s), r);
-    vf u = v_min(v_set(1e30f), v_mul(a, v_set(c->p[1]))); /* keep the discarded lanes finite */
-    vf in_loss = v_mul(w, VFN(v_log1p_pos)(u));
-    return VFN(v_keepnan)(v_sel(inner, in_loss, v_sub(a, v_set(c->p[2]))), r);
+    vf rec;
+    vf lp = VFN(v_log1p_recip)(v_mul(a, v_set(c->p[1])), &rec);
+    vm outer = v_cmp(a, w, _CMP_GE_OQ);
+    vf mag = v_sel(outer, v_set(c->gscale), v_mul(v_set(c->p[4] * c->gscale), rec));
+    /* sign(r) |g|: 0 at r = 0, NaN kept (the unordered compare is true) */
+    *g = v_zero_unless(v_cmp(r, v_zero(), _CMP_NEQ_UQ), v_or(v_signbit(r), mag));
+    return v_sel(outer, v_sub(a, v_set(c->p[2])), v_mul(w, lp));
 }
 
 /* |r|^k, k = 2 + gamma: a^(k-1) = exp((k-1) log a), log 0 = -inf gives 0 */
@@ -137,7 +140,7 @@ EW_SIMD_KERNEL(l1)
 EW_SIMD_KERNEL(mse)
 EW_SIMD_KERNEL(smooth_l1)
 EW_SIMD_KERNEL(huber)
-EW_SIMD_KERNEL(wing)
+EW_SIMD_KERNEL_X(wing, true)
 EW_SIMD_KERNEL(focal_regression)
 EW_SIMD_KERNEL(shrinkage)
 EW_SIMD_KERNEL(bce)
