@@ -22,9 +22,9 @@ public enum ShrinkageWeight: Sendable, Hashable {
 /// A loss that is a sum of terms each depending on one prediction and its
 /// target: the regression losses and the binary classification losses.
 ///
-/// Use it with ``elementwiseLoss(_:predictions:targets:reduction:unreduced:gradient:execution:)``
+/// Use it with ``elementwiseLoss(_:predictions:targets:weights:reduction:unreduced:gradient:execution:)``
 /// to compute into your own buffers without copying, or through the named
-/// functions (``smoothL1Loss(predictions:targets:beta:reduction:computeGradient:execution:)`` and friends).
+/// functions (``smoothL1Loss(predictions:targets:targetWeights:beta:reduction:computeGradient:execution:)`` and friends).
 public enum ElementwiseLoss: Sendable, Hashable {
     /// `|r|`, r = pred - target; gradient `sign(r)`, 0 at r = 0. PyTorch `l1_loss`.
     case l1
@@ -42,7 +42,8 @@ public enum ElementwiseLoss: Sendable, Hashable {
     case focalRegression(gamma: Float)
     /// Shrinkage loss (DSLT): `weight(y) l^2 / (1 + exp(a (c - l)))`, l = |r|.
     case shrinkage(a: Float, c: Float, weight: ShrinkageWeight)
-    /// Binary cross-entropy on logits, PyTorch `binary_cross_entropy_with_logits`;
+    /// Binary cross-entropy on logits, PyTorch `binary_cross_entropy_with_logits`,
+    /// computed as `(1 - t) softplus(x) + pw t softplus(-x)` (no cancellation);
     /// `posWeight` is nil, one value, or one per class (broadcast along the last axis).
     case binaryCrossEntropyWithLogits(posWeight: [Float]?)
     /// torchvision `sigmoid_focal_loss`; `alpha < 0` disables the balancing
