@@ -96,20 +96,24 @@ let elementwiseCases: [ElementwiseCase] = [
 func runElementwise(_ loss: ElementwiseLoss, _ x: [Float], _ t: [Float], weights: [Float]? = nil, reduction: Reduction,
                     gradient wantGradient: Bool = true, execution: Execution) throws -> (Float, [Float], [Float]) {
     var g = [Float](repeating: -7, count: x.count), u = [Float](repeating: -7, count: x.count)
-    func run(_ wb: UnsafeBufferPointer<Float>?) throws -> Float {
-        try x.withUnsafeBufferPointer { xb in
-            try t.withUnsafeBufferPointer { tb in
-                try g.withUnsafeMutableBufferPointer { gb in
-                    try u.withUnsafeMutableBufferPointer { ub in
-                        try elementwiseLoss(loss, predictions: xb, targets: tb, weights: wb, reduction: reduction,
-                                            unreduced: reduction == .none ? ub : nil,
-                                            gradient: wantGradient ? gb : nil, execution: execution)
-                    }
+    // the weights in a buffer of their own (nil stays nil)
+    let wb = weights.map { w in
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: w.count)
+        _ = buffer.initialize(from: w)
+        return buffer
+    }
+    defer { wb?.deallocate() }
+    let v = try x.withUnsafeBufferPointer { xb in
+        try t.withUnsafeBufferPointer { tb in
+            try g.withUnsafeMutableBufferPointer { gb in
+                try u.withUnsafeMutableBufferPointer { ub in
+                    try elementwiseLoss(loss, predictions: xb, targets: tb, weights: wb.map { UnsafeBufferPointer($0) },
+                                        reduction: reduction, unreduced: reduction == .none ? ub : nil,
+                                        gradient: wantGradient ? gb : nil, execution: execution)
                 }
             }
         }
     }
-    let v = try weights.map { try $0.withUnsafeBufferPointer(run) } ?? run(nil)
     return (v, reduction == .none ? u : [], wantGradient ? g : [])
 }
 
