@@ -16,98 +16,140 @@ typedef struct ew_ctx {
     float p[6];       /* the op's parameters, in the order its entry point takes them */
     const float *pw;  /* bce: pos_weight, broadcast along the last axis */
     size_t pw_count;
+    const float *w;   /* per-element weights or NULL */
+    bool w_inputs;    /* weights scale pred and target before the loss (mmpose's
+                         target weight); otherwise they scale each element's loss */
 } ew_ctx;
 
 typedef struct {
-    lk_range_sum_fn scalar[2]; /* [0]: forward only, [1]: with gradient */
-    lk_range_sum_fn avx2[2];   /* NULL: the scalar kernel serves */
-    lk_range_sum_fn avx512[2];
+    lk_range_sum_fn scalar[4]; /* [0]: forward only, [1]: with gradient, [2], [3]: the same weighted */
+    lk_range_sum_fn avx2[4];   /* NULL: the scalar kernel serves */
+    lk_range_sum_fn avx512[4];
 } ew_kernels;
 
 /* Scalar chunk kernel from an element function
  *   float elem(const ew_ctx *c, size_t i, float x, float t, float *g)
  * that returns the loss and writes the unscaled gradient. */
 #define EW_SCALAR(name)                                                              \
-    static inline double name##_scalar_body(const ew_ctx *c, size_t b, size_t e, bool with_grad) { \
+    static inline double name##_scalar_body(const ew_ctx *c, size_t b, size_t e, bool with_grad, \
+                                            bool weighted) {                         \
         double acc = 0.0;                                                            \
         for (size_t i = b; i < e; i++) {                                             \
-            float g = 0.0f;                                                          \
-            float l = name##_elem(c, i, c->x[i], c->t[i], &g);                       \
+            float g = 0.0f, x = c->x[i], t = c->t[i], wt = weighted ? c->w[i] : 1.0f; \
+            if (weighted && c->w_inputs) { x *= wt; t *= wt; }                       \
+            float l = name##_elem(c, i, x, t, &g);                                   \
+            if (weighted) { g *= wt; if (!c->w_inputs) l *= wt; }                     \
             acc += (double)l;                                                        \
             if (c->loss) c->loss[i] = l;                                             \
             if (with_grad) c->grad[i] = g * c->gscale;                               \
         }                                                                            \
         return acc;                                                                  \
     }                                                                                \
-    static double name##_scalar_fwd(void *c, size_t b, size_t e) { return name##_scalar_body(c, b, e, false); } \
-    static double name##_scalar_bwd(void *c, size_t b, size_t e) { return name##_scalar_body(c, b, e, true); }
+    static double name##_scalar_fwd(void *c, size_t b, size_t e) { return name##_scalar_body(c, b, e, false, false); } \
+    static double name##_scalar_bwd(void *c, size_t b, size_t e) { return name##_scalar_body(c, b, e, true, false); } \
+    static double name##_scalar_wfwd(void *c, size_t b, size_t e) { return name##_scalar_body(c, b, e, false, true); } \
+    static double name##_scalar_wbwd(void *c, size_t b, size_t e) { return name##_scalar_body(c, b, e, true, true); }
 
 /* SIMD chunk kernel (instantiated per ISA inside elementwise_simd.h) from a
  * vector element function  vf velem(const ew_ctx *c, vf x, vf t, vf *g).
  * The last partial vector goes through masked loads and stores, so every
- * element of a chunk sees the same code. Large outputs are streamed. */
-#define EW_SIMD_KERNEL(name)                                                                   \
-    V_INLINE double VFN(name##_body)(const ew_ctx *cp, size_t b, size_t e, bool with_grad) {   \
+ * element of a chunk sees the same code. Large outputs are streamed.
+ * `weighted` (a constant in each instantiation) applies c->w as c->w_inputs says.
+ * `prescaled`: velem already multiplied its gradient by c->gscale. */
+#define EW_SIMD_KERNEL(name) EW_SIMD_KERNEL_X(name, false)
+#define EW_SIMD_KERNEL_X(name, prescaled)                                                      \
+    V_INLINE vf VFN(name##_wvelem)(const ew_ctx *c, vf x, vf t, vf w, vf *g, const bool weighted) { \
+        if (!weighted) return VFN(name##_velem)(c, x, t, g);                                   \
+        if (c->w_inputs) { x = v_mul(x, w); t = v_mul(t, w); }                                 \
+        vf l = VFN(name##_velem)(c, x, t, g);                                                  \
+        *g = v_mul(*g, w);                                                                     \
+        return c->w_inputs ? l : v_mul(l, w);                                                  \
+    }                                                                                          \
+    /* the first k < VW elements at i, through masked loads and stores */                     \
+    V_INLINE void VFN(name##_part)(const ew_ctx *c, size_t i, size_t k, vd *acc, vf gs,        \
+                                   bool with_grad, const bool weighted) {                      \
+        vf g = v_zero();                                                                       \
+        vf w = weighted ? v_load_first(c->w + i, k) : v_zero();                                \
+        vf l = VFN(name##_wvelem)(c, v_load_first(c->x + i, k), v_load_first(c->t + i, k), w, &g, weighted); \
+        l = v_zero_unless(vm_first(k), l);                                                     \
+        v_accumulate(acc, l);                                                                  \
+        if (c->loss) v_store_first(c->loss + i, l, k);                                         \
+        if (with_grad) v_store_first(c->grad + i, prescaled ? g : v_mul(g, gs), k);            \
+    }                                                                                          \
+    V_INLINE double VFN(name##_body)(const ew_ctx *cp, size_t b, size_t e, bool with_grad,     \
+                                     const bool weighted) {                                    \
         const ew_ctx lc = *cp, *c = &lc; /* not reloaded after each store to the outputs */    \
         vd acc[2] = {vd_zero(), vd_zero()};                                                    \
         const vf gs = v_set(c->gscale);                                                        \
-        const bool sl = c->stream && c->loss && ((uintptr_t)(c->loss + b) & 15) == 0;          \
-        const bool sg = c->stream && with_grad && ((uintptr_t)(c->grad + b) & 15) == 0;        \
         size_t i = b;                                                                          \
+        /* streamed outputs: a masked head brings the gradient (else the loss) to a vector     \
+         * boundary, so that each streaming store is one aligned full-width store */           \
+        bool sl = false, sg = false;                                                           \
+        if (c->stream) {                                                                       \
+            const uintptr_t align = VW * sizeof(float);                                        \
+            uintptr_t lead = (uintptr_t)((with_grad ? c->grad : c->loss) + b);                 \
+            if (lead % sizeof(float) == 0) {                                                   \
+                size_t head = (size_t)((align - lead % align) % align) / sizeof(float);        \
+                if (head > e - b) head = e - b;                                                \
+                if (head) VFN(name##_part)(c, i, head, acc, gs, with_grad, weighted);          \
+                i += head;                                                                     \
+                sg = with_grad && (uintptr_t)(c->grad + i) % align == 0;                       \
+                sl = c->loss && (uintptr_t)(c->loss + i) % align == 0;                         \
+            }                                                                                  \
+        }                                                                                      \
         /* two independent vectors per step: each is one long dependent chain */               \
         for (; i + 2 * VW <= e; i += 2 * VW) {                                                 \
             vf g0 = v_zero(), g1 = v_zero();                                                   \
-            vf l0 = VFN(name##_velem)(c, v_load(c->x + i), v_load(c->t + i), &g0);             \
-            vf l1 = VFN(name##_velem)(c, v_load(c->x + i + VW), v_load(c->t + i + VW), &g1);   \
+            vf w0 = weighted ? v_load(c->w + i) : v_zero();                                    \
+            vf w1 = weighted ? v_load(c->w + i + VW) : v_zero();                               \
+            vf l0 = VFN(name##_wvelem)(c, v_load(c->x + i), v_load(c->t + i), w0, &g0, weighted); \
+            vf l1 = VFN(name##_wvelem)(c, v_load(c->x + i + VW), v_load(c->t + i + VW), w1, &g1, weighted); \
             /* each widened: two large finite losses could overflow a float sum */             \
             v_accumulate(acc, l0);                                                             \
             v_accumulate(acc, l1);                                                             \
             if (c->loss) {                                                                     \
-                if (sl) { v_stream(c->loss + i, l0); v_stream(c->loss + i + VW, l1); }         \
+                if (sl) { v_stream_aligned(c->loss + i, l0); v_stream_aligned(c->loss + i + VW, l1); } \
                 else { v_store(c->loss + i, l0); v_store(c->loss + i + VW, l1); }              \
             }                                                                                  \
             if (with_grad) {                                                                   \
-                vf gg0 = v_mul(g0, gs), gg1 = v_mul(g1, gs);                                   \
-                if (sg) { v_stream(c->grad + i, gg0); v_stream(c->grad + i + VW, gg1); }       \
+                vf gg0 = prescaled ? g0 : v_mul(g0, gs), gg1 = prescaled ? g1 : v_mul(g1, gs); \
+                if (sg) { v_stream_aligned(c->grad + i, gg0); v_stream_aligned(c->grad + i + VW, gg1); } \
                 else { v_store(c->grad + i, gg0); v_store(c->grad + i + VW, gg1); }            \
             }                                                                                  \
         }                                                                                      \
         for (; i + VW <= e; i += VW) {                                                         \
             vf g = v_zero();                                                                   \
-            vf l = VFN(name##_velem)(c, v_load(c->x + i), v_load(c->t + i), &g);               \
+            vf w = weighted ? v_load(c->w + i) : v_zero();                                     \
+            vf l = VFN(name##_wvelem)(c, v_load(c->x + i), v_load(c->t + i), w, &g, weighted); \
             v_accumulate(acc, l);                                                              \
             if (c->loss) {                                                                     \
-                if (sl) v_stream(c->loss + i, l);                                              \
+                if (sl) v_stream_aligned(c->loss + i, l);                                      \
                 else v_store(c->loss + i, l);                                                  \
             }                                                                                  \
             if (with_grad) {                                                                   \
-                vf gg = v_mul(g, gs);                                                          \
-                if (sg) v_stream(c->grad + i, gg);                                             \
+                vf gg = prescaled ? g : v_mul(g, gs);                                          \
+                if (sg) v_stream_aligned(c->grad + i, gg);                                     \
                 else v_store(c->grad + i, gg);                                                 \
             }                                                                                  \
         }                                                                                      \
-        if (i < e) {                                                                           \
-            size_t k = e - i;                                                                  \
-            vf g = v_zero();                                                                   \
-            vf l = VFN(name##_velem)(c, v_load_first(c->x + i, k), v_load_first(c->t + i, k), &g); \
-            l = v_zero_unless(vm_first(k), l);                                                 \
-            v_accumulate(acc, l);                                                              \
-            if (c->loss) v_store_first(c->loss + i, l, k);                                     \
-            if (with_grad) v_store_first(c->grad + i, v_mul(g, gs), k);                        \
-        }                                                                                      \
+        if (i < e) VFN(name##_part)(c, i, e - i, acc, gs, with_grad, weighted);                \
         if (sl || sg) _mm_sfence();                                                            \
         return vd_total(acc);                                                                  \
     }                                                                                          \
-    V_TARGET static double VFN(name##_fwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, false); } \
-    V_TARGET static double VFN(name##_bwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, true); }
+    V_TARGET static double VFN(name##_fwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, false, false); } \
+    V_TARGET static double VFN(name##_bwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, true, false); } \
+    V_TARGET static double VFN(name##_wfwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, false, true); } \
+    V_TARGET static double VFN(name##_wbwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, true, true); }
 
 #if LK_X86
-#define EW_KERNELS_VEC(name) \
-    {{name##_scalar_fwd, name##_scalar_bwd}, {name##_fwd_avx2, name##_bwd_avx2}, {name##_fwd_avx512, name##_bwd_avx512}}
+#define EW_SCALAR_FNS(name) {name##_scalar_fwd, name##_scalar_bwd, name##_scalar_wfwd, name##_scalar_wbwd}
+#define EW_KERNELS_VEC(name)                                                                  \
+    {EW_SCALAR_FNS(name), {name##_fwd_avx2, name##_bwd_avx2, name##_wfwd_avx2, name##_wbwd_avx2}, \
+     {name##_fwd_avx512, name##_bwd_avx512, name##_wfwd_avx512, name##_wbwd_avx512}}
 #else
-#define EW_KERNELS_VEC(name) {{name##_scalar_fwd, name##_scalar_bwd}, {NULL, NULL}, {NULL, NULL}}
+#define EW_KERNELS_VEC(name) {EW_SCALAR_FNS(name), {NULL}, {NULL}}
 #endif
-#define EW_KERNELS_SCALAR(name) {{name##_scalar_fwd, name##_scalar_bwd}, {NULL, NULL}, {NULL, NULL}}
+#define EW_KERNELS_SCALAR(name) {EW_SCALAR_FNS(name), {NULL}, {NULL}}
 
 /* ===================================================================== */
 /* SIMD instantiations                                                    */
@@ -132,11 +174,11 @@ static int ew_run(ew_ctx *c, const ew_kernels *k, size_t n, losskit_reduction re
     c->gscale = (float)(1.0 / count);
     size_t bytes_out = n * sizeof(float) * ((c->loss ? 1 : 0) + (grad ? 1 : 0));
     c->stream = bytes_out >= LK_STREAM_MIN_BYTES;
-    int with_grad = grad != NULL;
+    int variant = (grad != NULL) + (c->w != NULL ? 2 : 0);
     losskit_isa path = lk_isa_path();
-    lk_range_sum_fn fn = k->scalar[with_grad];
-    if (path == LOSSKIT_ISA_AVX512 && k->avx512[with_grad]) fn = k->avx512[with_grad];
-    else if (path != LOSSKIT_ISA_SCALAR && k->avx2[with_grad]) fn = k->avx2[with_grad];
+    lk_range_sum_fn fn = k->scalar[variant];
+    if (path == LOSSKIT_ISA_AVX512 && k->avx512[variant]) fn = k->avx512[variant];
+    else if (path != LOSSKIT_ISA_SCALAR && k->avx2[variant]) fn = k->avx2[variant];
     int nthreads = n < LK_PARALLEL_MIN ? 1 : lk_threads_for(threads, n, 2 * LK_CHUNK);
     double sum = 0.0;
     int status = lk_chunked_sum(n, LK_CHUNK, nthreads, fn, c, &sum);
@@ -166,11 +208,11 @@ LK_INLINE float l1_elem(const ew_ctx *c, size_t i, float x, float t, float *g) {
 }
 EW_SCALAR(l1)
 
-int losskit_l1(const float *pred, const float *target, size_t n,
+int losskit_l1(const float *pred, const float *target, size_t n, const float *weight,
                losskit_reduction reduction, float *loss, float *grad, int threads) {
-    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 4, 7);
+    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 5, 8);
     static const ew_kernels k = EW_KERNELS_VEC(l1);
-    ew_ctx c = {.x = pred, .t = target};
+    ew_ctx c = {.x = pred, .t = target, .w = weight, .w_inputs = true};
     return ew_run(&c, &k, n, reduction, loss, grad, threads, 1.0);
 }
 
@@ -185,11 +227,11 @@ LK_INLINE float mse_elem(const ew_ctx *c, size_t i, float x, float t, float *g) 
 }
 EW_SCALAR(mse)
 
-int losskit_mse(const float *pred, const float *target, size_t n,
+int losskit_mse(const float *pred, const float *target, size_t n, const float *weight,
                 losskit_reduction reduction, float *loss, float *grad, int threads) {
-    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 4, 7);
+    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 5, 8);
     static const ew_kernels k = EW_KERNELS_VEC(mse);
-    ew_ctx c = {.x = pred, .t = target};
+    ew_ctx c = {.x = pred, .t = target, .w = weight, .w_inputs = true};
     return ew_run(&c, &k, n, reduction, loss, grad, threads, 1.0);
 }
 
@@ -208,12 +250,13 @@ LK_INLINE float smooth_l1_elem(const ew_ctx *c, size_t i, float x, float t, floa
 }
 EW_SCALAR(smooth_l1)
 
-int losskit_smooth_l1(const float *pred, const float *target, size_t n, float beta,
+int losskit_smooth_l1(const float *pred, const float *target, size_t n, const float *weight, float beta,
                       losskit_reduction reduction, float *loss, float *grad, int threads) {
-    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 5, 8);
-    LK_CHECK(finite_f(beta) && beta >= 0.0f, 4);
+    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 6, 9);
+    LK_CHECK(finite_f(beta) && beta >= 0.0f, 5);
     static const ew_kernels k = EW_KERNELS_VEC(smooth_l1);
-    ew_ctx c = {.x = pred, .t = target, .p = {beta, beta > 0.0f ? 1.0f / beta : 0.0f}};
+    ew_ctx c = {.x = pred, .t = target, .w = weight, .w_inputs = true,
+                .p = {beta, beta > 0.0f ? 1.0f / beta : 0.0f}};
     return ew_run(&c, &k, n, reduction, loss, grad, threads, 1.0);
 }
 
@@ -232,17 +275,17 @@ LK_INLINE float huber_elem(const ew_ctx *c, size_t i, float x, float t, float *g
 }
 EW_SCALAR(huber)
 
-int losskit_huber(const float *pred, const float *target, size_t n, float delta,
+int losskit_huber(const float *pred, const float *target, size_t n, const float *weight, float delta,
                   losskit_reduction reduction, float *loss, float *grad, int threads) {
-    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 5, 8);
-    LK_CHECK(finite_f(delta) && delta > 0.0f, 4);
+    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 6, 9);
+    LK_CHECK(finite_f(delta) && delta > 0.0f, 5);
     static const ew_kernels k = EW_KERNELS_VEC(huber);
-    ew_ctx c = {.x = pred, .t = target, .p = {delta}};
+    ew_ctx c = {.x = pred, .t = target, .w = weight, .w_inputs = true, .p = {delta}};
     return ew_run(&c, &k, n, reduction, loss, grad, threads, 1.0);
 }
 
 /* ===================================================================== */
-/* Wing: p[0] = w, p[1] = 1/eps, p[2] = C, p[3] = eps                   */
+/* Wing: p[0] = w, p[1] = 1/eps, p[2] = C, p[3] = eps, p[4] = w/eps      */
 
 LK_INLINE float wing_elem(const ew_ctx *c, size_t i, float x, float t, float *g) {
     (void)i;
@@ -256,14 +299,15 @@ LK_INLINE float wing_elem(const ew_ctx *c, size_t i, float x, float t, float *g)
 }
 EW_SCALAR(wing)
 
-int losskit_wing(const float *pred, const float *target, size_t n, float w, float epsilon,
+int losskit_wing(const float *pred, const float *target, size_t n, const float *weight, float w, float epsilon,
                  losskit_reduction reduction, float *loss, float *grad, int threads) {
-    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 6, 9);
-    LK_CHECK(finite_f(w) && w > 0.0f, 4);
-    LK_CHECK(finite_f(epsilon) && epsilon > 0.0f, 5);
+    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 7, 10);
+    LK_CHECK(finite_f(w) && w > 0.0f, 5);
+    LK_CHECK(finite_f(epsilon) && epsilon > 0.0f, 6);
     static const ew_kernels k = EW_KERNELS_VEC(wing);
     float C = (float)((double)w - (double)w * log1p((double)w / (double)epsilon));
-    ew_ctx c = {.x = pred, .t = target, .p = {w, 1.0f / epsilon, C, epsilon}};
+    ew_ctx c = {.x = pred, .t = target, .w = weight, .w_inputs = true,
+                .p = {w, 1.0f / epsilon, C, epsilon, w / epsilon}};
     return ew_run(&c, &k, n, reduction, loss, grad, threads, 1.0);
 }
 
@@ -291,16 +335,16 @@ LK_INLINE float adaptive_wing_elem(const ew_ctx *c, size_t i, float x, float t, 
 }
 EW_SCALAR(adaptive_wing)
 
-int losskit_adaptive_wing(const float *pred, const float *target, size_t n,
+int losskit_adaptive_wing(const float *pred, const float *target, size_t n, const float *weight,
                           float alpha, float omega, float epsilon, float theta,
                           losskit_reduction reduction, float *loss, float *grad, int threads) {
-    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 8, 11);
-    LK_CHECK(finite_f(alpha), 4);
-    LK_CHECK(finite_f(omega) && omega > 0.0f, 5);
-    LK_CHECK(finite_f(epsilon) && epsilon > 0.0f, 6);
-    LK_CHECK(finite_f(theta) && theta > 0.0f, 7);
+    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 9, 12);
+    LK_CHECK(finite_f(alpha), 5);
+    LK_CHECK(finite_f(omega) && omega > 0.0f, 6);
+    LK_CHECK(finite_f(epsilon) && epsilon > 0.0f, 7);
+    LK_CHECK(finite_f(theta) && theta > 0.0f, 8);
     static const ew_kernels k = EW_KERNELS_SCALAR(adaptive_wing);
-    ew_ctx c = {.x = pred, .t = target, .p = {alpha, omega, epsilon, theta}};
+    ew_ctx c = {.x = pred, .t = target, .w = weight, .w_inputs = true, .p = {alpha, omega, epsilon, theta}};
     return ew_run(&c, &k, n, reduction, loss, grad, threads, 1.0);
 }
 
@@ -316,13 +360,13 @@ LK_INLINE float focal_regression_elem(const ew_ctx *c, size_t i, float x, float 
 }
 EW_SCALAR(focal_regression)
 
-int losskit_focal_regression(const float *pred, const float *target, size_t n, float gamma,
+int losskit_focal_regression(const float *pred, const float *target, size_t n, const float *weight, float gamma,
                              losskit_reduction reduction, float *loss, float *grad, int threads) {
-    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 5, 8);
-    LK_CHECK(finite_f(gamma) && gamma >= 0.0f, 4);
+    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 6, 9);
+    LK_CHECK(finite_f(gamma) && gamma >= 0.0f, 5);
     /* exp(k log a) loses ~k ulp; integer k (the usual gamma 0, 1, 2) is exact in the scalar pow */
     static const ew_kernels k = EW_KERNELS_VEC(focal_regression);
-    ew_ctx c = {.x = pred, .t = target, .p = {2.0f + gamma}};
+    ew_ctx c = {.x = pred, .t = target, .w = weight, .p = {2.0f + gamma}};
     return ew_run(&c, &k, n, reduction, loss, grad, threads, 1.0);
 }
 
@@ -350,14 +394,14 @@ LK_INLINE float shrinkage_elem(const ew_ctx *c, size_t i, float x, float t, floa
 }
 EW_SCALAR(shrinkage)
 
-int losskit_shrinkage(const float *pred, const float *target, size_t n, float a, float c_,
+int losskit_shrinkage(const float *pred, const float *target, size_t n, const float *target_weight, float a, float c_,
                       losskit_shrinkage_weight weight,
                       losskit_reduction reduction, float *loss, float *grad, int threads) {
-    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 7, 10);
-    LK_CHECK(finite_f(a), 4);
-    LK_CHECK(finite_f(c_), 5);
+    EW_CHECK_COMMON(pred, target, n, reduction, threads, 1, 2, 3, 8, 11);
+    LK_CHECK(finite_f(a), 5);
+    LK_CHECK(finite_f(c_), 6);
     LK_CHECK(weight == LOSSKIT_SHRINKAGE_WEIGHT_EXP_TARGET || weight == LOSSKIT_SHRINKAGE_WEIGHT_NONE ||
-                 weight == LOSSKIT_SHRINKAGE_WEIGHT_DSLT_CODE, 6);
+                 weight == LOSSKIT_SHRINKAGE_WEIGHT_DSLT_CODE, 7);
     float inv_max = 0.0f;
     if (weight == LOSSKIT_SHRINKAGE_WEIGHT_DSLT_CODE) {
         /* the DSLT code normalises y e^{1.6 y} by its maximum over the batch;
@@ -372,32 +416,36 @@ int losskit_shrinkage(const float *pred, const float *target, size_t n, float a,
         inv_max = nan ? NAN : (m > 0.0f ? 1.0f / m : 0.0f);
     }
     static const ew_kernels k = EW_KERNELS_VEC(shrinkage);
-    ew_ctx c = {.x = pred, .t = target, .p = {a, c_, (float)weight, inv_max}};
+    ew_ctx c = {.x = pred, .t = target, .w = target_weight, .p = {a, c_, (float)weight, inv_max}};
     return ew_run(&c, &k, n, reduction, loss, grad, threads, 1.0);
 }
 
 /* ===================================================================== */
 /* BCE with logits: p[0] = pos_weight (scalar case)                       */
-/*   loss = (1 - t) x + lw softplus(-x),  lw = 1 + (pw - 1) t             */
-/*   grad = (1 - t) - lw sigmoid(-x)                                      */
+/*   loss = (1 - t) softplus(x) + pw t softplus(-x)                       */
+/*   grad = (1 - t) sigmoid(x) - pw t sigmoid(-x)                         */
+/* PyTorch's (1 - t) x + (1 + (pw - 1) t) softplus(-x) is the same value,  */
+/* but at t = 0, x << 0 (and t = 1, x >> 0) it subtracts nearly equal     */
+/* terms and keeps no relative precision; this form adds terms of one     */
+/* sign, so hard targets get every element to full relative precision.    */
 
 LK_INLINE float bce_elem(const ew_ctx *c, size_t i, float x, float t, float *g) {
     float pw = c->pw_count > 1 ? c->pw[i % c->pw_count] : c->p[0];
-    float lw = 1.0f + (pw - 1.0f) * t;
-    *g = (1.0f - t) - lw * lk_sigmoidf(-x);
-    return (1.0f - t) * x + lw * lk_softplusf(-x);
+    float omt = 1.0f - t, pwt = pw * t;
+    *g = omt * lk_sigmoidf(x) - pwt * lk_sigmoidf(-x);
+    return omt * lk_softplusf(x) + pwt * lk_softplusf(-x);
 }
 EW_SCALAR(bce)
 
-int losskit_bce_logits(const float *logits, const float *targets, size_t n,
+int losskit_bce_logits(const float *logits, const float *targets, size_t n, const float *weight,
                        const float *pos_weight, size_t pos_weight_count,
                        losskit_reduction reduction, float *loss, float *grad, int threads) {
-    EW_CHECK_COMMON(logits, targets, n, reduction, threads, 1, 2, 3, 6, 9);
-    LK_CHECK(pos_weight != NULL || pos_weight_count == 0, 4);
-    LK_CHECK(pos_weight_count <= 1 || n % pos_weight_count == 0, 5);
+    EW_CHECK_COMMON(logits, targets, n, reduction, threads, 1, 2, 3, 7, 10);
+    LK_CHECK(pos_weight != NULL || pos_weight_count == 0, 5);
+    LK_CHECK(pos_weight_count <= 1 || n % pos_weight_count == 0, 6);
     static const ew_kernels vec = EW_KERNELS_VEC(bce);
     static const ew_kernels per_class = EW_KERNELS_SCALAR(bce);
-    ew_ctx c = {.x = logits, .t = targets, .pw = pos_weight, .pw_count = pos_weight_count,
+    ew_ctx c = {.x = logits, .t = targets, .w = weight, .pw = pos_weight, .pw_count = pos_weight_count,
                 .p = {pos_weight_count == 1 ? pos_weight[0] : 1.0f}};
     return ew_run(&c, pos_weight_count > 1 ? &per_class : &vec, n, reduction, loss, grad, threads, 1.0);
 }
@@ -405,10 +453,11 @@ int losskit_bce_logits(const float *logits, const float *targets, size_t n,
 /* ===================================================================== */
 /* Sigmoid focal loss (torchvision): p = {alpha, gamma}                   */
 /*   q = 1 - p_t = p (1 - t) + (1 - p) t,  m = q^gamma                     */
+/*   ce = (1 - t) softplus(x) + t softplus(-x)   (the exact BCE above)     */
 /*   loss = alpha_t ce m                                                  */
 /*   grad = alpha_t [ (p - t) m - ce gamma q^(gamma-1) p (1 - p) (2t - 1) ] */
 /* p and 1 - p both come from exp(-|x|) at full relative precision, so     */
-/* saturated logits still give the tiny (even subnormal) losses torch does.*/
+/* saturated logits keep their tiny losses and gradients.                  */
 
 LK_INLINE float focal_pow(float q, float gamma, float *dm) { /* q^gamma and gamma q^(gamma-1) (0 at q = 0) */
     if (gamma == 2.0f) { *dm = 2.0f * q; return q * q; }
@@ -422,7 +471,7 @@ LK_INLINE float sigmoid_focal_elem(const ew_ctx *c, size_t i, float x, float t, 
     (void)i;
     float alpha = c->p[0], gamma = c->p[1];
     float p = lk_sigmoidf(x), pc = lk_sigmoidf(-x); /* p, 1 - p */
-    float ce = lk_softplusf(x) - x * t;
+    float ce = (1.0f - t) * lk_softplusf(x) + t * lk_softplusf(-x);
     float q = p * (1.0f - t) + pc * t;
     float dm, m = focal_pow(q, gamma, &dm);
     float at = alpha >= 0.0f ? alpha * t + (1.0f - alpha) * (1.0f - t) : 1.0f;

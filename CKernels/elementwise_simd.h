@@ -35,18 +35,21 @@ V_INLINE vf VFN(huber_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
     return v_sel(inner, v_mul(v_set(0.5f), v_mul(r, r)), v_mul(d, v_fnma(v_set(0.5f), d, a)));
 }
 
-/* p = {w, 1/eps, C, eps}; the log branch only matters where |r| < w, so the
- * kernel-grade log1p (finite u >= 0) serves: other lanes are discarded. */
+/* p = {w, 1/eps, C, eps, w/eps}. One log1p and one reciprocal of v = 1 + |r|/eps
+ * serve the loss w log1p(|r|/eps) and the gradient (w/eps) / v; the gradient
+ * comes out already scaled by gscale (EW_SIMD_KERNEL_X(wing, true)). The log
+ * branch's lanes with |r| >= w are discarded, whatever they hold; NaN r takes
+ * the log branch (the compare is false), which keeps it. */
 V_INLINE vf VFN(wing_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
     vf w = v_set(c->p[0]);
     vf r = v_sub(x, t), a = v_abs(r);
-    vm inner = v_cmp(a, w, _CMP_LT_OQ);
-    vf s = VFN(v_sign)(r);
-    vf inner_g = v_mul(v_mul(s, w), VFN(v_recip)(v_add(v_set(c->p[3]), a)));
-    *g = VFN(v_keepnan)(v_sel(inner, inner_g, s), r);
-    vf u = v_min(v_set(1e30f), v_mul(a, v_set(c->p[1]))); /* keep the discarded lanes finite */
-    vf in_loss = v_mul(w, VFN(v_log1p_pos)(u));
-    return VFN(v_keepnan)(v_sel(inner, in_loss, v_sub(a, v_set(c->p[2]))), r);
+    vf rec;
+    vf lp = VFN(v_log1p_recip)(v_mul(a, v_set(c->p[1])), &rec);
+    vm outer = v_cmp(a, w, _CMP_GE_OQ);
+    vf mag = v_sel(outer, v_set(c->gscale), v_mul(v_set(c->p[4] * c->gscale), rec));
+    /* sign(r) |g|: 0 at r = 0, NaN kept (the unordered compare is true) */
+    *g = v_zero_unless(v_cmp(r, v_zero(), _CMP_NEQ_UQ), v_or(v_signbit(r), mag));
+    return v_sel(outer, v_sub(a, v_set(c->p[2])), v_mul(w, lp));
 }
 
 /* |r|^k, k = 2 + gamma: a^(k-1) = exp((k-1) log a), log 0 = -inf gives 0 */
@@ -88,25 +91,25 @@ V_INLINE vf VFN(shrinkage_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
     return v_mul(v_mul(wl, l), sp);
 }
 
-/* loss = (1 - t) x + lw softplus(-x), grad = (1 - t) - lw sigmoid(-x), lw = 1 + (pw - 1) t */
+/* loss = (1 - t) softplus(x) + pw t softplus(-x),
+ * grad = (1 - t) sigmoid(x) - pw t sigmoid(-x): terms of one sign for hard
+ * targets, so no cancellation (see elementwise.c) */
 V_INLINE vf VFN(bce_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
-    vf lw = v_fma(v_set(c->p[0] - 1.0f), t, v_set(1.0f));
-    vf p, pc, e;
-    VFN(v_sigmoid2)(x, &p, &pc, &e);
-    vf omt = v_sub(v_set(1.0f), t);
-    *g = v_fnma(lw, pc, omt);
-    vf sp = v_add(VFN(v_max0)(v_sub(v_zero(), x)), VFN(v_log1p_unit)(e)); /* softplus(-x) */
-    return v_fma(lw, sp, v_mul(omt, x)); /* NaN in x or t reaches both outputs through e or t */
+    vf p, pc, spp, spn;
+    VFN(v_sigmoid_softplus2)(x, &p, &pc, &spp, &spn);
+    vf omt = v_sub(v_set(1.0f), t), pwt = v_mul(v_set(c->p[0]), t);
+    *g = v_fms(omt, p, v_mul(pwt, pc));
+    return v_fma(omt, spp, v_mul(pwt, spn)); /* NaN in x or t reaches both outputs */
 }
 
 /* torchvision sigmoid_focal_loss: p = {alpha, gamma} (see elementwise.c) */
 V_INLINE vf VFN(sigmoid_focal_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
     const vf one = v_set(1.0f);
     float alpha = c->p[0], gamma = c->p[1];
-    vf p, pc, e;
-    VFN(v_sigmoid2)(x, &p, &pc, &e);
-    vf ce = v_fnma(x, t, v_add(VFN(v_max0)(x), VFN(v_log1p_unit)(e)));
+    vf p, pc, spp, spn;
+    VFN(v_sigmoid_softplus2)(x, &p, &pc, &spp, &spn);
     vf omt = v_sub(one, t);
+    vf ce = v_fma(omt, spp, v_mul(t, spn)); /* exact BCE: no cancellation */
     vf pct = v_mul(pc, t);
     vf q = v_fma(p, omt, pct); /* 1 - p_t */
     vf at = alpha >= 0.0f ? v_fma(v_set(2.0f * alpha - 1.0f), t, v_set(1.0f - alpha)) : one;
@@ -125,7 +128,7 @@ V_INLINE vf VFN(sigmoid_focal_velem)(const ew_ctx *c, vf x, vf t, vf *g) {
         m = one;
         dm = v_zero();
     } else {
-        m = VFN(v_exp)(v_mul(v_set(gamma), VFN(v_log)(q)));
+        m = VFN(v_pow_unit)(q, gamma);
         dm = v_zero_unless(v_cmp(q, v_zero(), _CMP_GT_OQ), v_div(v_mul(v_set(gamma), m), q));
     }
     vf curv = v_mul(v_mul(ce, dm), v_mul(ppc, v_fms(v_set(2.0f), t, one)));
@@ -137,7 +140,7 @@ EW_SIMD_KERNEL(l1)
 EW_SIMD_KERNEL(mse)
 EW_SIMD_KERNEL(smooth_l1)
 EW_SIMD_KERNEL(huber)
-EW_SIMD_KERNEL(wing)
+EW_SIMD_KERNEL_X(wing, true)
 EW_SIMD_KERNEL(focal_regression)
 EW_SIMD_KERNEL(shrinkage)
 EW_SIMD_KERNEL(bce)

@@ -152,6 +152,48 @@ V_INLINE vf VFN(v_log1p_pos)(vf u) {
     return v_sub(VFN(v_log_core)(v), corr);
 }
 
+/* log1p(u) and 1 / (1 + u) for u >= 0 (NaN passes; the other lanes of an
+ * infinite u are garbage, for callers that discard them), <= 2 ulp: the
+ * logarithm of v = 1 + u corrected by the rounding of v, (v - 1) - u, divided
+ * by v - and 1 / v is what the caller's gradient needs too. AVX-512: v's
+ * mantissa m rounded to the nearest 1/16, i, picks c_i ~ 1 / (1 + i/16) and
+ * -log c_i from 17-entry tables (two registers, one VPERMT2PS each), so
+ * log m = -log c_i + log1p(m c_i - 1) needs a degree-4 polynomial on
+ * |m c_i - 1| <= 1/32 (c_0 = 1: small u keep their relative precision).
+ * AVX2 goes through the Cephes log above. */
+V_INLINE vf VFN(v_log1p_recip)(vf u, vf *rec) {
+    const vf one = v_set(1.0f);
+    vf v = v_add(one, u);
+    *rec = VFN(v_recip)(v);
+    vf d = v_sub(v_sub(v, one), u); /* the rounding error of v, exactly */
+#if LK_SIMD == 512
+    __m512i mant = _mm512_and_si512(_mm512_castps_si512(v), _mm512_set1_epi32(0x007fffff));
+    __m512i idx = _mm512_srli_epi32(_mm512_add_epi32(mant, _mm512_set1_epi32(1 << 18)), 19); /* 0..16 */
+    vf m = _mm512_castsi512_ps(_mm512_or_si512(mant, _mm512_set1_epi32(0x3f800000))); /* [1, 2) */
+    vf k = _mm512_getexp_ps(v);
+    /* c_i = 1 / (1 + i/16) in float, and -log c_i (in double, then rounded) */
+    const __m512 c_lo = _mm512_setr_ps(
+        1.000000000e+00f, 9.411764741e-01f, 8.888888955e-01f, 8.421052694e-01f, 8.000000119e-01f, 7.619047761e-01f,
+        7.272727489e-01f, 6.956521869e-01f, 6.666666865e-01f, 6.399999857e-01f, 6.153846383e-01f, 5.925925970e-01f,
+        5.714285970e-01f, 5.517241359e-01f, 5.333333611e-01f, 5.161290169e-01f);
+    const __m512 l_lo = _mm512_setr_ps(
+        0.0f, 6.062461808e-02f, 1.177830249e-01f, 1.718502492e-01f, 2.231435329e-01f, 2.719337046e-01f,
+        3.184536994e-01f, 3.629054725e-01f, 4.054650664e-01f, 4.462871253e-01f, 4.855077863e-01f, 5.232481360e-01f,
+        5.596157312e-01f, 5.947071314e-01f, 6.286085844e-01f, 6.613985300e-01f);
+    vf ci = _mm512_permutex2var_ps(c_lo, idx, _mm512_set1_ps(0.5f));
+    vf li = _mm512_permutex2var_ps(l_lo, idx, _mm512_set1_ps(6.931471825e-01f));
+    vf r = v_fms(m, ci, one); /* |r| <= 1/32 */
+    /* log1p(r) = r + r^2 (a1 + a2 r + a3 r^2): a relative-error minimax fit, 0.5 ulp */
+    vf q = v_fma(v_set(-0.25017309188842773f), r, v_set(0.33349522948265076f));
+    q = v_fma(q, r, v_set(-0.4999999701976776f));
+    vf y = v_fma(v_mul(r, r), q, v_add(li, r));
+    y = v_fma(k, v_set(0.693147182f), y);
+#else
+    vf y = VFN(v_log_core)(v);
+#endif
+    return v_fnma(d, *rec, y); /* log v - d / v */
+}
+
 /* sigmoid(x) and sigmoid(-x), each to full relative precision, from one exp.
  * Also gives e = exp(-|x|) for the caller's log1p. */
 V_INLINE void VFN(v_sigmoid2)(vf x, vf *pos, vf *neg, vf *e_out) {
@@ -162,6 +204,29 @@ V_INLINE void VFN(v_sigmoid2)(vf x, vf *pos, vf *neg, vf *e_out) {
     *pos = v_sel(xpos, big, small);
     *neg = v_sel(xpos, small, big);
     *e_out = e;
+}
+
+/* sigmoid(+-x) and softplus(+-x), each to full relative precision wherever
+ * it is a normal float, from one exp and one log1p: softplus(x) =
+ * max(x, 0) + log1p(e), softplus(-x) = max(-x, 0) + log1p(e), e = exp(-|x|).
+ * NaN x gives NaN in all four. */
+V_INLINE void VFN(v_sigmoid_softplus2)(vf x, vf *sig_pos, vf *sig_neg, vf *sp_pos, vf *sp_neg) {
+    vf e;
+    VFN(v_sigmoid2)(x, sig_pos, sig_neg, &e);
+    vf l = VFN(v_log1p_unit)(e);
+    *sp_pos = v_add(VFN(v_max0)(x), l);
+    *sp_neg = v_add(VFN(v_max0)(v_sub(v_zero(), x)), l);
+}
+
+/* q^gamma for q in [0, 1] (NaN passes), gamma > 0: the integer part of gamma
+ * (up to 8) by multiplication, the fraction as exp(f log q), so the rounding
+ * of the exponent costs f |log q| ulp rather than gamma |log q|. */
+V_INLINE vf VFN(v_pow_unit)(vf q, float gamma) {
+    float gi = floorf(gamma), gf = gamma - gi;
+    if (gi > 8.0f) return VFN(v_exp)(v_mul(v_set(gamma), VFN(v_log)(q)));
+    vf m = gf > 0.0f ? VFN(v_exp)(v_mul(v_set(gf), VFN(v_log)(q))) : v_set(1.0f);
+    for (int k = 0; k < (int)gi; k++) m = v_mul(m, q);
+    return m;
 }
 
 /* API sigmoid: exact division, NaN kept. */

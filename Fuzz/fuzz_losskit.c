@@ -21,6 +21,7 @@ static float pick(const uint8_t **d, size_t *n) {
 }
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     if (n < 8) return 0;
+    uint8_t weighted = (d[3] >> 4) & 1; /* the elementwise losses' per-element weights */
     uint8_t op = d[0], red = d[1] % 4, isa = d[2] % 4, gathers = (d[2] >> 2) & 1, thr = d[3] % 3, flags = d[4];
     size_t cnt = ((size_t)d[5] << 8 | d[6]) % 3000, classes = 1 + d[7] % 40;
     d += 8; n -= 8;
@@ -36,20 +37,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     for (size_t i = 0; i < rows; i++) y[i] = (flags & 2) && (i % 3 == 0) ? -100 : (int64_t)((i * 7) % classes) + ((flags & 4) && i == 0 ? 1000 : 0);
     for (int i = 0; i < 64; i++) w[i] = (flags & 8) ? fabsf(pick(&d, &n)) : 1.0f;
     float *L = (flags & 16) ? NULL : loss, *G = (flags & 32) ? NULL : g;
+    /* per-element weights of the elementwise losses: NULL, or total values (specials, zeros, data) */
+    float *ew = malloc(nb);
+    for (size_t i = 0; i < total; i++) ew[i] = (i % 3 == 0) ? 0.0f : x[(i * 5) % total] * t[i];
+    const float *W = weighted ? ew : NULL;
     const float *X = (flags & 64) && total == 0 ? NULL : x;
     int threads = thr;
     size_t nb1 = total / 4 < 64 ? total / 4 : 64, nb2 = rows < 32 ? rows : 32;
     size_t dd = 1 + (size_t)(flags % 7), rr = total / dd;
     switch (op % 21) {
-    case 0: losskit_l1(X, t, total, red, L, G, threads); break;
-    case 1: losskit_mse(X, t, total, red, L, G, threads); break;
-    case 2: losskit_smooth_l1(X, t, total, p1, red, L, G, threads); break;
-    case 3: losskit_huber(X, t, total, p1, red, L, G, threads); break;
-    case 4: losskit_wing(X, t, total, p1, p2, red, L, G, threads); break;
-    case 5: losskit_adaptive_wing(X, t, total, p1, p2, p3, p4, red, L, G, threads); break;
-    case 6: losskit_focal_regression(X, t, total, p1, red, L, G, threads); break;
-    case 7: losskit_shrinkage(X, t, total, p1, p2, (flags >> 4) % 4, red, L, G, threads); break;
-    case 8: losskit_bce_logits(X, t, total, (flags & 128) ? w : NULL, (flags & 128) ? 1 + (cnt % 3) : 0, red, L, G, threads); break;
+    case 0: losskit_l1(X, t, total, W, red, L, G, threads); break;
+    case 1: losskit_mse(X, t, total, W, red, L, G, threads); break;
+    case 2: losskit_smooth_l1(X, t, total, W, p1, red, L, G, threads); break;
+    case 3: losskit_huber(X, t, total, W, p1, red, L, G, threads); break;
+    case 4: losskit_wing(X, t, total, W, p1, p2, red, L, G, threads); break;
+    case 5: losskit_adaptive_wing(X, t, total, W, p1, p2, p3, p4, red, L, G, threads); break;
+    case 6: losskit_focal_regression(X, t, total, W, p1, red, L, G, threads); break;
+    case 7: losskit_shrinkage(X, t, total, W, p1, p2, (flags >> 4) % 4, red, L, G, threads); break;
+    case 8: losskit_bce_logits(X, t, total, W, (flags & 128) ? w : NULL, (flags & 128) ? 1 + (cnt % 3) : 0, red, L, G, threads); break;
     case 9: losskit_sigmoid_focal(X, t, total, p1, p2, p3, red, L, G, threads); break;
     case 10: losskit_softmax_ce(X, y, rows, classes, (flags & 128) ? w : NULL, -100, p1, red, L, G, threads);
         /* probability targets: t is fuzzed values (flags & 1) or 0/1 */
@@ -109,6 +114,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         break; }
     }
     if (total) losskit_vecmath(op % 5, x, g, total);
-    free(x); free(t); free(loss); free(g); free(y);
+    free(x); free(t); free(loss); free(g); free(y); free(ew);
     return 0;
 }

@@ -126,29 +126,35 @@ int losskit_vecmath(losskit_vecmath_fn fn, const float *in, float *out, size_t n
 
 /* ---------------------------------------------------------------------- */
 /* Regression losses. r = pred - target, elementwise over n values.        */
+/* `weight`: NULL, or n per-element target weights as mmpose's             */
+/* use_target_weight (0 for an invisible keypoint). L1, MSE, Smooth L1,     */
+/* Huber, Wing and Adaptive Wing apply them as mmpose does, to pred and     */
+/* target before the loss: loss(w pred, w target), gradient w loss'(...);   */
+/* focal regression and shrinkage multiply each element's loss by w.        */
+/* MEAN divides by n in both cases.                                         */
 /* ---------------------------------------------------------------------- */
 
 /* |r|; gradient sign(r), 0 at r = 0. */
-int losskit_l1(const float *pred, const float *target, size_t n,
+int losskit_l1(const float *pred, const float *target, size_t n, const float *weight,
                losskit_reduction reduction, float *loss, float *grad, int threads);
 
 /* r^2. */
-int losskit_mse(const float *pred, const float *target, size_t n,
+int losskit_mse(const float *pred, const float *target, size_t n, const float *weight,
                 losskit_reduction reduction, float *loss, float *grad, int threads);
 
 /* 0.5 r^2 / beta if |r| < beta else |r| - 0.5 beta (PyTorch smooth_l1_loss).
- * beta = 0 is L1; beta < 0 or non-finite is argument 4. */
-int losskit_smooth_l1(const float *pred, const float *target, size_t n, float beta,
+ * beta = 0 is L1; beta < 0 or non-finite is argument 5. */
+int losskit_smooth_l1(const float *pred, const float *target, size_t n, const float *weight, float beta,
                       losskit_reduction reduction, float *loss, float *grad, int threads);
 
 /* 0.5 r^2 if |r| < delta else delta (|r| - 0.5 delta) (PyTorch huber_loss).
  * delta must be > 0 and finite. */
-int losskit_huber(const float *pred, const float *target, size_t n, float delta,
+int losskit_huber(const float *pred, const float *target, size_t n, const float *weight, float delta,
                   losskit_reduction reduction, float *loss, float *grad, int threads);
 
 /* Wing loss (Feng et al. 2018): w ln(1 + |r|/eps) if |r| < w else |r| - C,
  * C = w - w ln(1 + w/eps). w > 0, eps > 0. */
-int losskit_wing(const float *pred, const float *target, size_t n, float w, float epsilon,
+int losskit_wing(const float *pred, const float *target, size_t n, const float *weight, float w, float epsilon,
                  losskit_reduction reduction, float *loss, float *grad, int threads);
 
 /* Adaptive Wing loss (Wang et al. 2019; mmpose AdaptiveWingLoss), with
@@ -158,12 +164,12 @@ int losskit_wing(const float *pred, const float *target, size_t n, float w, floa
  * A = omega / (1 + (theta/eps)^(alpha-y)) (alpha-y) (theta/eps)^(alpha-y-1) / eps,
  * C = theta A - omega ln(1 + (theta/eps)^(alpha-y)).
  * omega, epsilon, theta > 0; alpha finite. */
-int losskit_adaptive_wing(const float *pred, const float *target, size_t n,
+int losskit_adaptive_wing(const float *pred, const float *target, size_t n, const float *weight,
                           float alpha, float omega, float epsilon, float theta,
                           losskit_reduction reduction, float *loss, float *grad, int threads);
 
 /* |r|^(2 + gamma), the "L_F" of the DSLT paper. gamma >= 0. */
-int losskit_focal_regression(const float *pred, const float *target, size_t n, float gamma,
+int losskit_focal_regression(const float *pred, const float *target, size_t n, const float *weight, float gamma,
                              losskit_reduction reduction, float *loss, float *grad, int threads);
 
 typedef enum losskit_shrinkage_weight {
@@ -174,7 +180,7 @@ typedef enum losskit_shrinkage_weight {
 
 /* Shrinkage loss (Lu et al., DSLT): weight(y) l^2 / (1 + exp(a (c - l))),
  * l = |r|. a, c finite. The gradient carries sign(r). */
-int losskit_shrinkage(const float *pred, const float *target, size_t n, float a, float c,
+int losskit_shrinkage(const float *pred, const float *target, size_t n, const float *target_weight, float a, float c,
                       losskit_shrinkage_weight weight,
                       losskit_reduction reduction, float *loss, float *grad, int threads);
 
@@ -183,11 +189,14 @@ int losskit_shrinkage(const float *pred, const float *target, size_t n, float a,
 /* ---------------------------------------------------------------------- */
 
 /* PyTorch binary_cross_entropy_with_logits:
- *   (1 + (pw - 1) t) softplus(-x) + (1 - t) x,   pw = pos_weight (1 if NULL-ish)
+ *   weight (1 - t) softplus(x) + weight pw t softplus(-x),  pw = pos_weight (1 if NULL)
+ * (PyTorch's (1 + (pw - 1) t) softplus(-x) + (1 - t) x, written without its
+ * cancellation at confident correct logits). weight: NULL or n per-element
+ * weights scaling each element's loss, as PyTorch's `weight`; MEAN divides by n.
  * pos_weight: NULL, or one value (pos_weight_count = 1, broadcast), or
  * pos_weight_count values broadcast along the last axis of size
  * pos_weight_count (n must be a multiple of it). */
-int losskit_bce_logits(const float *logits, const float *targets, size_t n,
+int losskit_bce_logits(const float *logits, const float *targets, size_t n, const float *weight,
                        const float *pos_weight, size_t pos_weight_count,
                        losskit_reduction reduction, float *loss, float *grad, int threads);
 

@@ -2,12 +2,22 @@ import CLossKit
 
 /// Binary cross-entropy on logits, as PyTorch `binary_cross_entropy_with_logits`:
 ///
-///     (1 - t) x + (1 + (pw - 1) t) log(1 + e^-x)      (computed as max(-x,0) + log1p(e^-|x|))
+///     weight ((1 - t) softplus(x) + pw t softplus(-x)),   softplus(x) = log(1 + e^x)
+///     gradient  weight ((1 - t) sigmoid(x) - pw t sigmoid(-x))
 ///
+/// This is PyTorch's `(1 - t) x + (1 + (pw - 1) t) softplus(-x)` rewritten so
+/// that it never subtracts nearly equal terms: PyTorch's float32 form loses all
+/// relative precision on confident correct logits (t = 0, x << 0; t = 1, x >> 0),
+/// LossKit keeps every loss and gradient element that is a normal float within
+/// 1e-5 relative of float64 for hard targets (for soft targets the gradient's two
+/// terms meet at the optimum, sigmoid(x) = t, and it is exact relative to their size).
 /// Logits of +-1e4 give finite losses and gradients. Targets may be soft (in [0, 1]).
 /// The verification loss of re-identification is this loss on pair scores:
 /// see ``verificationLoss(pairLogits:sameIdentity:reduction:computeGradient:execution:)``.
 /// - Parameters:
+///   - weight: nil, or n per-element weights, each multiplying its element's loss
+///     and gradient, as PyTorch's `weight` (a full [n] tensor); `.mean` divides by
+///     n, as PyTorch does, not by the sum of the weights.
 ///   - posWeight: nil; one value; or one per class, broadcast along the last
 ///     axis (the logit count must be a multiple of it).
 ///   - logits: n logits.
@@ -15,10 +25,11 @@ import CLossKit
 ///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
 ///   - computeGradient: `false` skips the backward work (no gradient is returned).
 ///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
-public func binaryCrossEntropyWithLogits(logits: [Float], targets: [Float], posWeight: [Float]? = nil,
+public func binaryCrossEntropyWithLogits(logits: [Float], targets: [Float], weight: [Float]? = nil,
+                                         posWeight: [Float]? = nil,
                                          reduction: Reduction = .mean, computeGradient: Bool = true,
                                          execution: Execution = .default) throws -> LossResult {
-    try elementwiseLoss(.binaryCrossEntropyWithLogits(posWeight: posWeight), logits, targets,
+    try elementwiseLoss(.binaryCrossEntropyWithLogits(posWeight: posWeight), logits, targets, weights: weight, weightsArgument: "weight",
                         reduction: reduction, computeGradient: computeGradient, execution: execution)
 }
 
@@ -31,8 +42,11 @@ public func binaryCrossEntropyWithLogits(logits: [Float], targets: [Float], posW
 /// `alpha < 0` disables alpha_t. Soft targets are allowed. `.mean` divides by
 /// every element (N x C), as torchvision; RetinaNet itself divides the sum by
 /// the number of positive anchors: pass `reduction: .sum, normalizer: positives`.
-/// `1 - p` is computed from `exp(-|x|)` directly, so saturated logits keep
-/// their (tiny) loss instead of rounding it to zero.
+/// `1 - p` is computed from `exp(-|x|)` directly, and BCE is the exact form of
+/// ``binaryCrossEntropyWithLogits(logits:targets:weight:posWeight:reduction:computeGradient:execution:)``,
+/// so confident logits keep their (tiny) loss and gradient to full relative
+/// precision (torchvision's float32 BCE cancels there); non-integer gamma
+/// raises the integer part by multiplication and the rest through exp/log.
 /// - Parameters:
 ///   - alpha: default 0.25; `<= 1`.
 ///   - gamma: focusing exponent, default 2; `>= 0`.
@@ -351,7 +365,7 @@ public func identityLoss(logits: [Float], identities: [Int], identityCount: Int,
 
 /// The verification loss of re-identification: binary cross-entropy on the
 /// logit that a pair of images shows the same identity (1) or not (0). It is
-/// ``binaryCrossEntropyWithLogits(logits:targets:posWeight:reduction:computeGradient:execution:)``
+/// ``binaryCrossEntropyWithLogits(logits:targets:weight:posWeight:reduction:computeGradient:execution:)``
 /// on pair scores; no separate kernel. (A 2-class softmax over pair logits is
 /// ``softmaxCrossEntropy(logits:labels:classes:classWeights:ignoreIndex:labelSmoothing:reduction:computeGradient:execution:)`` with `classes: 2`.)
 public func verificationLoss(pairLogits: [Float], sameIdentity: [Bool], reduction: Reduction = .mean,

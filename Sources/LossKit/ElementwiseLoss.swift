@@ -22,9 +22,9 @@ public enum ShrinkageWeight: Sendable, Hashable {
 /// A loss that is a sum of terms each depending on one prediction and its
 /// target: the regression losses and the binary classification losses.
 ///
-/// Use it with ``elementwiseLoss(_:predictions:targets:reduction:unreduced:gradient:execution:)``
+/// Use it with ``elementwiseLoss(_:predictions:targets:weights:reduction:unreduced:gradient:execution:)``
 /// to compute into your own buffers without copying, or through the named
-/// functions (``smoothL1Loss(predictions:targets:beta:reduction:computeGradient:execution:)`` and friends).
+/// functions (``smoothL1Loss(predictions:targets:targetWeights:beta:reduction:computeGradient:execution:)`` and friends).
 public enum ElementwiseLoss: Sendable, Hashable {
     /// `|r|`, r = pred - target; gradient `sign(r)`, 0 at r = 0. PyTorch `l1_loss`.
     case l1
@@ -42,7 +42,8 @@ public enum ElementwiseLoss: Sendable, Hashable {
     case focalRegression(gamma: Float)
     /// Shrinkage loss (DSLT): `weight(y) l^2 / (1 + exp(a (c - l)))`, l = |r|.
     case shrinkage(a: Float, c: Float, weight: ShrinkageWeight)
-    /// Binary cross-entropy on logits, PyTorch `binary_cross_entropy_with_logits`;
+    /// Binary cross-entropy on logits, PyTorch `binary_cross_entropy_with_logits`,
+    /// computed as `(1 - t) softplus(x) + pw t softplus(-x)` (no cancellation);
     /// `posWeight` is nil, one value, or one per class (broadcast along the last axis).
     case binaryCrossEntropyWithLogits(posWeight: [Float]?)
     /// torchvision `sigmoid_focal_loss`; `alpha < 0` disables the balancing
@@ -96,6 +97,14 @@ public enum ElementwiseLoss: Sendable, Hashable {
 ///   - loss: which loss, with its parameters.
 ///   - predictions: predictions (regression) or logits (classification), n values.
 ///   - targets: n targets.
+///   - weights: nil, or n per-element weights. Regression losses take them as
+///     mmpose's target weights (`use_target_weight`; 0 for an invisible keypoint):
+///     L1, MSE, Smooth L1, Huber, Wing and Adaptive Wing apply them to the
+///     prediction and the target before the loss, `loss(w x, w t)` with gradient
+///     `w loss'(w x, w t)`, as mmpose's losses of those names do; focal regression
+///     and shrinkage (not in mmpose) multiply each element's loss by `w`. For
+///     binary cross-entropy they multiply each element's loss, as PyTorch's
+///     `weight`. `.mean` divides by n in every case. The sigmoid focal loss takes none.
 ///   - reduction: `.none`, `.sum` or `.mean`.
 ///   - unreduced: for `.none`, a buffer of n values that receives each element's loss (or nil).
 ///   - gradient: a buffer of n values that receives the gradient of the reduced
@@ -108,6 +117,7 @@ public func elementwiseLoss(
     _ loss: ElementwiseLoss,
     predictions: UnsafeBufferPointer<Float>,
     targets: UnsafeBufferPointer<Float>,
+    weights: UnsafeBufferPointer<Float>? = nil,
     reduction: Reduction = .mean,
     unreduced: UnsafeMutableBufferPointer<Float>? = nil,
     gradient: UnsafeMutableBufferPointer<Float>? = nil,
@@ -115,6 +125,13 @@ public func elementwiseLoss(
 ) throws -> Float {
     let n = predictions.count
     try Check.sameCount("targets", targets.count, as: "predictions", n)
+    if let weights {
+        if case .sigmoidFocal = loss {
+            throw LossKitError.invalidParameter(argument: "weights", value: "\(weights.count) values",
+                                                reason: "the sigmoid focal loss takes no per-element weights")
+        }
+        try Check.sameCount("weights", weights.count, as: "predictions", n)
+    }
     try Check.output("gradient", gradient, n)
     if reduction == .none { try Check.output("unreduced", unreduced, n) }
     try loss.validate(count: n, reduction: reduction)
@@ -132,42 +149,43 @@ public func elementwiseLoss(
     case .c:
         var reduced: Float = 0
         try withUnsafeMutablePointer(to: &reduced) { reducedPtr in
-            try runC(loss, predictions.baseAddress, targets.baseAddress, n, reduction.c,
+            try runC(loss, predictions.baseAddress, targets.baseAddress, weights?.baseAddress, n, reduction.c,
                      perElement?.baseAddress ?? reducedPtr, gradient?.baseAddress, threads)
         }
         return perElement.map { orderedSum(UnsafeBufferPointer($0)) } ?? reduced
     case .portable:
-        let sum = Portable.elementwise(loss, predictions, targets, reduction: reduction,
+        let sum = Portable.elementwise(loss, predictions, targets, weights: weights, reduction: reduction,
                                        unreduced: perElement, gradient: gradient,
                                        threads: execution.resolvedThreads)
         return perElement.map { orderedSum(UnsafeBufferPointer($0)) } ?? sum
     }
 }
 
-private func runC(_ loss: ElementwiseLoss, _ x: UnsafePointer<Float>?, _ t: UnsafePointer<Float>?, _ n: Int,
+private func runC(_ loss: ElementwiseLoss, _ x: UnsafePointer<Float>?, _ t: UnsafePointer<Float>?,
+                  _ w: UnsafePointer<Float>?, _ n: Int,
                   _ reduction: losskit_reduction, _ out: UnsafeMutablePointer<Float>?,
                   _ grad: UnsafeMutablePointer<Float>?, _ threads: Int32) throws {
     let status: Int32
     switch loss {
     case .l1:
-        status = losskit_l1(x, t, n, reduction, out, grad, threads)
+        status = losskit_l1(x, t, n, w, reduction, out, grad, threads)
     case .mse:
-        status = losskit_mse(x, t, n, reduction, out, grad, threads)
+        status = losskit_mse(x, t, n, w, reduction, out, grad, threads)
     case let .smoothL1(beta):
-        status = losskit_smooth_l1(x, t, n, beta, reduction, out, grad, threads)
+        status = losskit_smooth_l1(x, t, n, w, beta, reduction, out, grad, threads)
     case let .huber(delta):
-        status = losskit_huber(x, t, n, delta, reduction, out, grad, threads)
-    case let .wing(w, epsilon):
-        status = losskit_wing(x, t, n, w, epsilon, reduction, out, grad, threads)
+        status = losskit_huber(x, t, n, w, delta, reduction, out, grad, threads)
+    case let .wing(wingW, epsilon):
+        status = losskit_wing(x, t, n, w, wingW, epsilon, reduction, out, grad, threads)
     case let .adaptiveWing(alpha, omega, epsilon, theta):
-        status = losskit_adaptive_wing(x, t, n, alpha, omega, epsilon, theta, reduction, out, grad, threads)
+        status = losskit_adaptive_wing(x, t, n, w, alpha, omega, epsilon, theta, reduction, out, grad, threads)
     case let .focalRegression(gamma):
-        status = losskit_focal_regression(x, t, n, gamma, reduction, out, grad, threads)
+        status = losskit_focal_regression(x, t, n, w, gamma, reduction, out, grad, threads)
     case let .shrinkage(a, c, weight):
-        status = losskit_shrinkage(x, t, n, a, c, weight.c, reduction, out, grad, threads)
+        status = losskit_shrinkage(x, t, n, w, a, c, weight.c, reduction, out, grad, threads)
     case let .binaryCrossEntropyWithLogits(posWeight):
         status = (posWeight ?? []).withUnsafeBufferPointer { pw in
-            losskit_bce_logits(x, t, n, pw.baseAddress, pw.count, reduction, out, grad, threads)
+            losskit_bce_logits(x, t, n, w, pw.baseAddress, pw.count, reduction, out, grad, threads)
         }
     case let .sigmoidFocal(alpha, gamma, normalizer):
         status = losskit_sigmoid_focal(x, t, n, alpha, gamma, normalizer ?? 0, reduction, out, grad, threads)
@@ -177,22 +195,28 @@ private func runC(_ loss: ElementwiseLoss, _ x: UnsafePointer<Float>?, _ t: Unsa
 
 /// Array front end shared by the named loss functions.
 func elementwiseLoss(
-    _ loss: ElementwiseLoss, _ predictions: [Float], _ targets: [Float],
+    _ loss: ElementwiseLoss, _ predictions: [Float], _ targets: [Float], weights: [Float]? = nil,
+    weightsArgument: String = "targetWeights",
     reduction: Reduction, computeGradient: Bool, execution: Execution
 ) throws -> LossResult {
+    if let weights { try Check.sameCount(weightsArgument, weights.count, as: "predictions", predictions.count) }
     var gradient: [Float] = computeGradient ? .output(predictions.count) : []
     var unreduced: [Float] = reduction == .none ? .output(predictions.count) : []
-    let value = try predictions.withUnsafeBufferPointer { x in
-        try targets.withUnsafeBufferPointer { t in
-            try gradient.withUnsafeMutableBufferPointer { g in
-                try unreduced.withUnsafeMutableBufferPointer { u in
-                    try elementwiseLoss(loss, predictions: x, targets: t, reduction: reduction,
-                                        unreduced: reduction == .none ? u : nil,
-                                        gradient: computeGradient ? g : nil, execution: execution)
+    // nil weights must stay nil (an empty array's buffer is not nil)
+    func run(_ w: UnsafeBufferPointer<Float>?) throws -> Float {
+        try predictions.withUnsafeBufferPointer { x in
+            try targets.withUnsafeBufferPointer { t in
+                try gradient.withUnsafeMutableBufferPointer { g in
+                    try unreduced.withUnsafeMutableBufferPointer { u in
+                        try elementwiseLoss(loss, predictions: x, targets: t, weights: w, reduction: reduction,
+                                            unreduced: reduction == .none ? u : nil,
+                                            gradient: computeGradient ? g : nil, execution: execution)
+                    }
                 }
             }
         }
     }
+    let value = try weights.map { try $0.withUnsafeBufferPointer(run) } ?? run(nil)
     return LossResult(value: value, unreduced: reduction == .none ? unreduced : nil,
                       gradient: computeGradient ? gradient : nil)
 }

@@ -44,6 +44,19 @@ struct ElementwiseBadInputTests {
         expectError("posWeight") { try binaryCrossEntropyWithLogits(logits: x, targets: x, posWeight: [1, 2]) }
         expectError("posWeight") { try binaryCrossEntropyWithLogits(logits: x, targets: x, posWeight: []) }
         expectError("threads") { try l1Loss(predictions: x, targets: x, execution: Execution(threads: 0)) }
+        expectError("weight") { try binaryCrossEntropyWithLogits(logits: x, targets: x, weight: [1, 2]) }
+        expectError("targetWeights") { try wingLoss(predictions: x, targets: x, targetWeights: [1, 1, 1, 1]) }
+        expectError("targetWeights") { try l1Loss(predictions: x, targets: x, targetWeights: []) }
+        expectError("weights") {
+            try x.withUnsafeBufferPointer { xb in
+                try elementwiseLoss(.sigmoidFocal(alpha: 0.25, gamma: 2, normalizer: nil), predictions: xb, targets: xb, weights: xb)
+            }
+        }
+        expectError("weights") {
+            try x.withUnsafeBufferPointer { xb in
+                try elementwiseLoss(.mse, predictions: xb, targets: xb, weights: UnsafeBufferPointer(rebasing: xb[0..<2]))
+            }
+        }
         let logits = [Float](repeating: 0, count: 6)
         expectError("logits") { try softmaxCrossEntropy(logits: logits, labels: [0, 1, 2], classes: 3) }
         expectError("labels") { try softmaxCrossEntropy(logits: logits, labels: [0, 3], classes: 3) }
@@ -88,19 +101,22 @@ struct ElementwiseBadInputTests {
         var labels: [Int64] = [0, 1]
         func untouched() -> Bool { loss.allSatisfy { $0 == sentinel } && grad.allSatisfy { $0 == sentinel } }
         let bad = losskit_reduction(rawValue: 7)
-        #expect(losskit_l1(nil, t, 4, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -1)
-        #expect(losskit_l1(x, nil, 4, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -2)
-        #expect(losskit_l1(x, t, Int.max, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -3)
-        #expect(losskit_l1(x, t, 4, bad, &loss, &grad, 1) == -4)
-        #expect(losskit_l1(x, t, 4, LOSSKIT_REDUCTION_SUM, &loss, &grad, -1) == -7)
-        #expect(losskit_smooth_l1(x, t, 4, -1, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -4)
-        #expect(losskit_huber(x, t, 4, 0, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -4)
-        #expect(losskit_wing(x, t, 4, 10, .nan, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -5)
-        #expect(losskit_adaptive_wing(x, t, 4, 2.1, 14, 1, -0.5, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -7)
-        #expect(losskit_focal_regression(x, t, 4, -1, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -4)
-        #expect(losskit_shrinkage(x, t, 4, 10, 0.2, losskit_shrinkage_weight(rawValue: 9), LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -6)
-        #expect(losskit_bce_logits(x, t, 4, nil, 2, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -4)
-        #expect(losskit_bce_logits(x, t, 4, x, 3, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -5)
+        #expect(losskit_l1(nil, t, 4, nil, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -1)
+        #expect(losskit_l1(x, nil, 4, nil, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -2)
+        #expect(losskit_l1(x, t, Int.max, nil, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -3)
+        #expect(losskit_l1(x, t, 4, nil, bad, &loss, &grad, 1) == -5)
+        #expect(losskit_l1(x, t, 4, x, bad, &loss, &grad, 1) == -5)
+        #expect(losskit_l1(x, t, 4, nil, LOSSKIT_REDUCTION_SUM, &loss, &grad, -1) == -8)
+        #expect(losskit_mse(x, t, 4, x, LOSSKIT_REDUCTION_SUM, &loss, &grad, -1) == -8)
+        #expect(losskit_smooth_l1(x, t, 4, nil, -1, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -5)
+        #expect(losskit_huber(x, t, 4, nil, 0, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -5)
+        #expect(losskit_wing(x, t, 4, nil, 10, .nan, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -6)
+        #expect(losskit_adaptive_wing(x, t, 4, nil, 2.1, 14, 1, -0.5, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -8)
+        #expect(losskit_focal_regression(x, t, 4, nil, -1, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -5)
+        #expect(losskit_shrinkage(x, t, 4, nil, 10, 0.2, losskit_shrinkage_weight(rawValue: 9), LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -7)
+        #expect(losskit_bce_logits(x, t, 4, nil, nil, 2, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -5)
+        #expect(losskit_bce_logits(x, t, 4, x, x, 3, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -6)
+        #expect(losskit_bce_logits(x, t, 4, x, nil, 0, bad, &loss, &grad, 1) == -7)
         #expect(losskit_sigmoid_focal(x, t, 4, 0.25, -2, 0, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == -5)
         #expect(losskit_sigmoid_focal(x, t, 4, 0.25, 2, 5, LOSSKIT_REDUCTION_MEAN, &loss, &grad, 1) == -6)
         // rows * classes overflows size_t
@@ -116,7 +132,7 @@ struct ElementwiseBadInputTests {
         #expect(losskit_vecmath(losskit_vecmath_fn(rawValue: 11), x, &loss, 4) == -1)
         #expect(untouched(), "a rejected call wrote to its outputs")
         // and a valid call does write
-        #expect(losskit_l1(x, t, 4, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == LOSSKIT_OK)
+        #expect(losskit_l1(x, t, 4, nil, LOSSKIT_REDUCTION_SUM, &loss, &grad, 1) == LOSSKIT_OK)
         #expect(loss[0] == 10 && loss[1] == sentinel && grad[0..<4].allSatisfy { $0 == 1 } && grad[4] == sentinel)
         #expect(String(cString: losskit_status_string(-3)).contains("argument"))
     }

@@ -93,15 +93,22 @@ let elementwiseCases: [ElementwiseCase] = [
 ]
 
 /// Runs an elementwise loss through the buffer API; returns (value, unreduced, gradient).
-func runElementwise(_ loss: ElementwiseLoss, _ x: [Float], _ t: [Float], reduction: Reduction,
+func runElementwise(_ loss: ElementwiseLoss, _ x: [Float], _ t: [Float], weights: [Float]? = nil, reduction: Reduction,
                     gradient wantGradient: Bool = true, execution: Execution) throws -> (Float, [Float], [Float]) {
     var g = [Float](repeating: -7, count: x.count), u = [Float](repeating: -7, count: x.count)
+    // the weights in a buffer of their own (nil stays nil)
+    let wb = weights.map { w in
+        let buffer = UnsafeMutableBufferPointer<Float>.allocate(capacity: w.count)
+        _ = buffer.initialize(from: w)
+        return buffer
+    }
+    defer { wb?.deallocate() }
     let v = try x.withUnsafeBufferPointer { xb in
         try t.withUnsafeBufferPointer { tb in
             try g.withUnsafeMutableBufferPointer { gb in
                 try u.withUnsafeMutableBufferPointer { ub in
-                    try elementwiseLoss(loss, predictions: xb, targets: tb, reduction: reduction,
-                                        unreduced: reduction == .none ? ub : nil,
+                    try elementwiseLoss(loss, predictions: xb, targets: tb, weights: wb.map { UnsafeBufferPointer($0) },
+                                        reduction: reduction, unreduced: reduction == .none ? ub : nil,
                                         gradient: wantGradient ? gb : nil, execution: execution)
                 }
             }

@@ -11,8 +11,11 @@ struct GoldenElementwiseTests {
     static let regressionOps = ["l1", "mse", "smooth_l1", "huber", "wing", "adaptive_wing", "focal_regression", "shrinkage"]
     static let classificationOps = ["bce_logits", "sigmoid_focal", "softmax_ce"]
     static let allCases: [GoldenCase] = (regressionOps + classificationOps).flatMap { try! Golden.cases($0) }
+    /// Per-element weights (mmpose's target weights; PyTorch's BCE `weight`), from
+    /// Benchmarks/peers/make_weighted_elementwise_fixture.py.
+    static let weightedCases: [GoldenCase] = try! Golden.cases("weighted_elementwise")
 
-    @Test("golden case", arguments: allCases)
+    @Test("golden case", arguments: allCases + weightedCases)
     func goldenCase(_ golden: GoldenCase) throws {
         #expect(!golden.expected.isEmpty)
         try check(golden, execution: .portable, label: "portable")
@@ -40,6 +43,15 @@ struct GoldenElementwiseTests {
     /// Calls the LossKit function a golden case describes.
     static func evaluate(_ g: GoldenCase, reduction: Reduction, execution: Execution) throws -> LossResult {
         switch g.op {
+        case "weighted_elementwise":
+            let op = g.string("loss")!, weights = g.input("weight").floats
+            if op == "bce_logits" {
+                return try binaryCrossEntropyWithLogits(logits: g.input("pred").floats, targets: g.input("target").floats,
+                                                        weight: weights, posWeight: g.float("pos_weight").map { [$0] },
+                                                        reduction: reduction, execution: execution)
+            }
+            return try elementwiseLossCall(op, g, pred: g.input("pred").floats, target: g.input("target").floats,
+                                           weights: weights, reduction: reduction, execution: execution)
         case "softmax_ce":
             let logits = g.input("logits")
             return try softmaxCrossEntropy(
@@ -61,7 +73,7 @@ struct GoldenElementwiseTests {
     }
 
     /// The regression losses by golden op name.
-    static func elementwiseLossCall(_ op: String, _ g: GoldenCase, pred: [Float], target: [Float],
+    static func elementwiseLossCall(_ op: String, _ g: GoldenCase, pred: [Float], target: [Float], weights: [Float]? = nil,
                                     reduction: Reduction, execution: Execution) throws -> LossResult {
         let loss: ElementwiseLoss
         switch op {
@@ -76,21 +88,11 @@ struct GoldenElementwiseTests {
         case "focal_regression": loss = .focalRegression(gamma: g.float("gamma")!)
         case "shrinkage":
             loss = .shrinkage(a: g.float("a")!, c: g.float("c")!,
-                              weight: g.bool("target_weight")! ? .exponentialTarget : .none)
+                              weight: g.bool("target_weight") ?? true ? .exponentialTarget : .none)
         default: fatalError("no mapping for \(op)")
         }
-        var gradient = [Float](repeating: 0, count: pred.count)
-        var unreduced = [Float](repeating: 0, count: pred.count)
-        let value = try pred.withUnsafeBufferPointer { x in
-            try target.withUnsafeBufferPointer { t in
-                try gradient.withUnsafeMutableBufferPointer { gr in
-                    try unreduced.withUnsafeMutableBufferPointer { u in
-                        try elementwiseLoss(loss, predictions: x, targets: t, reduction: reduction,
-                                            unreduced: reduction == .none ? u : nil, gradient: gr, execution: execution)
-                    }
-                }
-            }
-        }
+        let (value, unreduced, gradient) = try runElementwise(loss, pred, target, weights: weights,
+                                                              reduction: reduction, execution: execution)
         return LossResult(value: value, unreduced: reduction == .none ? unreduced : nil, gradient: gradient)
     }
 }

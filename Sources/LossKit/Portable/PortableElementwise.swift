@@ -4,7 +4,7 @@ extension Portable {
     /// Runs an elementwise loss; returns the reduced value (for `.none`: the sum).
     static func elementwise(
         _ loss: ElementwiseLoss, _ x: UnsafeBufferPointer<Float>, _ t: UnsafeBufferPointer<Float>,
-        reduction: Reduction, unreduced: UnsafeMutableBufferPointer<Float>?,
+        weights: UnsafeBufferPointer<Float>? = nil, reduction: Reduction, unreduced: UnsafeMutableBufferPointer<Float>?,
         gradient: UnsafeMutableBufferPointer<Float>?, threads: Int, normalizer: Float? = nil
     ) -> Float {
         let n = x.count
@@ -12,12 +12,28 @@ extension Portable {
         if case let .sigmoidFocal(_, _, norm?) = loss { count = Double(norm) }
         let scale = Float(1 / count)
 
+        // Weights scale pred and target before the loss (mmpose's target weight)
+        // for these; for the others they scale each element's loss.
+        let weightInputs: Bool
+        switch loss {
+        case .l1, .mse, .smoothL1, .huber, .wing, .adaptiveWing: weightInputs = true
+        default: weightInputs = false
+        }
+
         // One generic loop; `term` gives an element's loss and its derivative.
         func run(_ term: (Int, Float, Float) -> (Float, Float)) -> Double {
             chunkedSum(count: n, threads: threads) { range in
                 var acc = 0.0
                 for i in range {
-                    let (l, g) = term(i, x[i], t[i])
+                    var l: Float, g: Float
+                    if let weights {
+                        let w = weights[i]
+                        (l, g) = weightInputs ? term(i, w * x[i], w * t[i]) : term(i, x[i], t[i])
+                        g *= w
+                        if !weightInputs { l *= w }
+                    } else {
+                        (l, g) = term(i, x[i], t[i])
+                    }
                     acc += Double(l)
                     unreduced?[i] = l
                     gradient?[i] = g * scale
@@ -90,14 +106,15 @@ extension Portable {
             }
         case let .binaryCrossEntropyWithLogits(posWeight):
             let pw = posWeight ?? [1]
+            // (1 - t) softplus(x) + pw t softplus(-x): no cancellation (see elementwise.c)
             sum = run { i, z, y in
-                let lw = 1 + (pw[i % pw.count] - 1) * y
-                return ((1 - y) * z + lw * softplus(-z), (1 - y) - lw * sigmoid(-z))
+                let pwt = pw[i % pw.count] * y
+                return ((1 - y) * softplus(z) + pwt * softplus(-z), (1 - y) * sigmoid(z) - pwt * sigmoid(-z))
             }
         case let .sigmoidFocal(alpha, gamma, _):
             sum = run { _, z, y in
                 let p = sigmoid(z), pc = sigmoid(-z)
-                let ce = softplus(z) - z * y
+                let ce = (1 - y) * softplus(z) + y * softplus(-z)
                 let q = p * (1 - y) + pc * y                 // 1 - p_t
                 let m = gamma == 0 ? 1 : pow(q, gamma)
                 let dm: Float = gamma == 0 || q == 0 ? 0 : gamma * m / q
