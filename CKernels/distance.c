@@ -186,7 +186,7 @@ static int check_pair_sets(losskit_metric metric, const float *x, size_t n, cons
     LK_CHECK(x != NULL || *nd == 0, 2);
     LK_CHECK(lk_mul_ok(m, d, md) && *md <= LK_MAX_FLOATS && m <= INT32_MAX, 5);
     LK_CHECK(y != NULL || *md == 0, 4);
-    LK_CHECK(d <= INT32_MAX, 6);
+    LK_CHECK(d >= 1 && d <= INT32_MAX, 6); /* no feature, no distance: d = 0 is refused, as in Swift */
     LK_CHECK(lk_mul_ok(n, m, nm) && *nm <= LK_MAX_FLOATS, 5);
     return LOSSKIT_OK;
 }

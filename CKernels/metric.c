@@ -173,8 +173,9 @@ int losskit_contrastive(losskit_metric metric, const float *x1, const float *x2,
     CHECK_ROWS(x1, 2);
     CHECK_ROWS(x2, 3);
     LK_CHECK(same != NULL || n == 0, 4);
-    LK_CHECK(d >= 1, 6);
-    LK_CHECK(isfinite(margin), 7);
+    LK_CHECK(d >= 1, 6); /* first: with d >= 1, n is bounded by the rows' size check */
+    for (size_t i = 0; i < n; i++) LK_CHECK(same[i] == 0.0f || same[i] == 1.0f, 4); /* labels, not weights */
+    LK_CHECK(isfinite(margin) && margin >= 0.0f, 7);
     LK_CHECK(lk_reduction_ok(reduction), 9);
     LK_CHECK(threads >= 0, 13);
     tuple_ctx c = {.kind = K_CONTRASTIVE, .metric = metric, .in = {x1, x2}, .same = same, .d = d, .m1 = margin,
@@ -192,7 +193,7 @@ int losskit_triplet(losskit_metric metric, const float *anchor, const float *pos
     CHECK_ROWS(positive, 3);
     CHECK_ROWS(negative, 4);
     LK_CHECK(d >= 1, 6);
-    LK_CHECK(isfinite(margin), 7);
+    LK_CHECK(isfinite(margin) && margin >= 0.0f, 7);
     LK_CHECK(lk_reduction_ok(reduction), 9);
     LK_CHECK(threads >= 0, 14);
     tuple_ctx c = {.kind = K_TRIPLET, .metric = metric, .in = {anchor, positive, negative}, .d = d, .m1 = margin,
@@ -212,8 +213,8 @@ int losskit_quadruplet(losskit_metric metric, const float *anchor, const float *
     CHECK_ROWS(negative1, 4);
     CHECK_ROWS(negative2, 5);
     LK_CHECK(d >= 1, 7);
-    LK_CHECK(isfinite(margin1), 8);
-    LK_CHECK(isfinite(margin2), 9);
+    LK_CHECK(isfinite(margin1) && margin1 >= 0.0f, 8);
+    LK_CHECK(isfinite(margin2) && margin2 >= 0.0f, 9);
     LK_CHECK(lk_reduction_ok(reduction), 10);
     LK_CHECK(threads >= 0, 16);
     tuple_ctx c = {.kind = K_QUADRUPLET, .metric = metric, .in = {anchor, positive, negative1, negative2}, .d = d,
@@ -463,7 +464,7 @@ int losskit_trihard(losskit_metric metric, const float *features, const int64_t 
     LK_CHECK(features != NULL || nd == 0, 2);
     LK_CHECK(labels != NULL || n == 0, 3);
     LK_CHECK(d >= 1, 5);
-    LK_CHECK(soft_margin || isfinite(margin), 6);
+    LK_CHECK(soft_margin || (isfinite(margin) && margin >= 0.0f), 6);
     LK_CHECK(mining == LOSSKIT_MINING_HARDEST || mining == LOSSKIT_MINING_SEMIHARD, 8);
     LK_CHECK(lk_reduction_ok(reduction), 9);
     LK_CHECK(threads >= 0, 14);

@@ -37,15 +37,15 @@ public enum DistanceMetric: Sendable, Hashable, CaseIterable {
 /// - Returns: n x m values.
 public func pairwiseDistance(_ x: [Float], _ y: [Float], dimension: Int, metric: DistanceMetric = .euclidean,
                              execution: Execution = .default) throws -> [Float] {
-    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
+    let (_, _, count) = try distanceShapes(x.count, y.count, dimension: dimension)
     // uninitialized: the kernel writes every entry, and a large matrix is not zeroed first for nothing
-    return try [Float](unsafeUninitializedCapacity: n * m) { out, initialized in
+    return try [Float](unsafeUninitializedCapacity: count) { out, initialized in
         try x.withUnsafeBufferPointer { x in
             try y.withUnsafeBufferPointer { y in
                 try pairwiseDistance(x, y, dimension: dimension, metric: metric, into: out, execution: execution)
             }
         }
-        initialized = n * m
+        initialized = count
     }
 }
 
@@ -55,8 +55,8 @@ public func pairwiseDistance(_ x: [Float], _ y: [Float], dimension: Int, metric:
 public func pairwiseDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, dimension: Int,
                              metric: DistanceMetric = .euclidean, into out: UnsafeMutableBufferPointer<Float>,
                              execution: Execution = .default) throws {
-    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
-    try Check.output("out", out, n * m)
+    let (n, m, count) = try distanceShapes(x.count, y.count, dimension: dimension)
+    try Check.output("out", out, count)
     let threads = try execution.validatedThreads()
     if execution.backend == .portable {
         let values = Portable.pairwiseDistance(Array(x), Array(y), n: n, m: m, d: dimension, metric: metric)
@@ -102,12 +102,12 @@ public func pairwiseDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferP
 public func pairwiseDistanceGradient(_ x: [Float], _ y: [Float], dimension: Int, metric: DistanceMetric = .euclidean,
                                      distances: [Float], upstream: [Float],
                                      execution: Execution = .default) throws -> (x: [Float], y: [Float]) {
-    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
-    guard distances.count == n * m else {
+    let (n, m, count) = try distanceShapes(x.count, y.count, dimension: dimension)
+    guard distances.count == count else {
         throw LossKitError.shapeMismatch(argument: "distances", expected: "[\(n), \(m)] (x's rows by y's)",
                                          actual: "\(distances.count) values")
     }
-    guard upstream.count == n * m else {
+    guard upstream.count == count else {
         throw LossKitError.shapeMismatch(argument: "upstream", expected: "[\(n), \(m)] (x's rows by y's)",
                                          actual: "\(upstream.count) values")
     }
@@ -126,11 +126,20 @@ public func pairwiseDistanceGradient(_ x: [Float], _ y: [Float], dimension: Int,
     return (gx, gy)
 }
 
-/// n and m of feature sets with `xCount` and `yCount` values of `dimension`.
-func distanceShapes(_ xCount: Int, _ yCount: Int, dimension: Int) throws -> (Int, Int) {
-    guard dimension >= 1 else {
-        throw LossKitError.invalidParameter(argument: "dimension", value: "\(dimension)", reason: "must be >= 1")
+/// The feature dimension every distance and metric loss takes: d >= 1 (no
+/// feature, no distance: LossKit rejects d = 0, where `torch.cdist` returns
+/// zeros; the C ABI returns the argument's status) and at most `Int32.max`
+/// (BLAS's index type).
+func checkDimension(_ dimension: Int) throws {
+    guard dimension >= 1, dimension <= Int(Int32.max) else {
+        throw LossKitError.invalidShape(argument: "dimension", shape: [dimension],
+                                        reason: "feature rows need 1 ... \(Int32.max) values")
     }
+}
+
+/// n, m and n x m (checked) of feature sets with `xCount` and `yCount` values of `dimension`.
+func distanceShapes(_ xCount: Int, _ yCount: Int, dimension: Int) throws -> (n: Int, m: Int, count: Int) {
+    try checkDimension(dimension)
     guard xCount % dimension == 0 else {
         throw LossKitError.shapeMismatch(argument: "x", expected: "[n, \(dimension)]", actual: "\(xCount) values")
     }
@@ -138,10 +147,7 @@ func distanceShapes(_ xCount: Int, _ yCount: Int, dimension: Int) throws -> (Int
         throw LossKitError.shapeMismatch(argument: "y", expected: "[m, \(dimension)] (the dimension of x)", actual: "\(yCount) values")
     }
     let n = xCount / dimension, m = yCount / dimension
-    guard !n.multipliedReportingOverflow(by: m).overflow else {
-        throw LossKitError.invalidShape(argument: "y", shape: [n, m], reason: "n x m overflows")
-    }
-    return (n, m)
+    return (n, m, try Check.elementCount("distances", n, m))
 }
 
 /// The matrix of a Mahalanobis metric `d(x, y) = sqrt((x - y)^T M (x - y))`.
@@ -179,14 +185,14 @@ public enum MahalanobisMatrix: Sendable, Hashable {
 /// - Returns: n x m values.
 public func mahalanobisDistance(_ x: [Float], _ y: [Float], dimension: Int, matrix: MahalanobisMatrix,
                                 squared: Bool = false, execution: Execution = .default) throws -> [Float] {
-    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
+    let (n, m, count) = try distanceShapes(x.count, y.count, dimension: dimension)
     let (values, factorRows) = try validatedMahalanobis(matrix, dimension: dimension)
     let threads = try execution.validatedThreads()
     if execution.backend == .portable {
         return try Portable.mahalanobisDistance(x, y, n: n, m: m, d: dimension, matrix: values, factorRows: factorRows,
                                                 squared: squared)
     }
-    var out = [Float](repeating: 0, count: n * m)
+    var out = [Float](repeating: 0, count: count)
     let status = out.withUnsafeMutableBufferPointer { o in
         losskit_mahalanobis_distance(squared ? LOSSKIT_METRIC_SQEUCLIDEAN : LOSSKIT_METRIC_EUCLIDEAN, x, n, y, m,
                                      dimension, values, factorRows, o.baseAddress, threads)
@@ -203,11 +209,9 @@ public func mahalanobisDistance(_ x: [Float], _ y: [Float], dimension: Int, matr
 /// of this package under the Mahalanobis metric.
 /// - Returns: `factor`, `rows x d` values, and `rows`.
 public func mahalanobisFactor(_ matrix: [Float], dimension: Int) throws -> (factor: [Float], rows: Int) {
-    guard dimension >= 1 else {
-        throw LossKitError.invalidParameter(argument: "dimension", value: "\(dimension)", reason: "must be >= 1")
-    }
+    try checkDimension(dimension)
     _ = try validatedMahalanobis(.full(matrix), dimension: dimension)
-    var factor = [Float](repeating: 0, count: dimension * dimension)
+    var factor = [Float](repeating: 0, count: matrix.count) // d x d, as validated
     var rank = 0
     let status = factor.withUnsafeMutableBufferPointer { f in
         losskit_mahalanobis_factor(matrix, dimension, f.baseAddress, &rank)
@@ -229,12 +233,12 @@ func validatedMahalanobis(_ matrix: MahalanobisMatrix, dimension d: Int) throws 
         guard rows >= 1 else {
             throw LossKitError.invalidParameter(argument: "matrix.rows", value: "\(rows)", reason: "must be >= 1")
         }
-        guard a.count == rows * d else {
+        guard a.count == (try Check.elementCount("matrix", rows, d)) else {
             throw LossKitError.shapeMismatch(argument: "matrix", expected: "factor [\(rows), \(d)]", actual: "\(a.count) values")
         }
         return (a, rows)
     case let .full(m):
-        guard m.count == d * d else {
+        guard m.count == (try Check.elementCount("matrix", d, d)) else {
             throw LossKitError.shapeMismatch(argument: "matrix", expected: "[\(d), \(d)]", actual: "\(m.count) values")
         }
         if let bad = m.firstIndex(where: { !$0.isFinite }) {

@@ -2,7 +2,7 @@ import Foundation
 
 extension Portable {
     enum TupleKind {
-        case contrastive(same: [Float], squared: Bool)
+        case contrastive(same: [Bool], squared: Bool)
         case triplet(improved: Bool)
         case quadruplet
     }
@@ -47,7 +47,7 @@ extension Portable {
             switch kind {
             case let .contrastive(same, squared):
                 let (dist, gu, gv) = distance(metric, row(0, i), row(1, i))
-                let y = Double(same[i])
+                let y: Double = same[i] ? 1 : 0
                 var dLdD: Double
                 if squared {
                     let s = dist * dist, h = max(m1 - s, 0)
