@@ -23,7 +23,7 @@ extension Portable {
             let dot = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
             let nu = a.reduce(0) { $0 + $1 * $1 }.squareRoot(), nv = b.reduce(0) { $0 + $1 * $1 }.squareRoot()
             let cu = max(nu, 1e-8), cv = max(nv, 1e-8)
-            let dist = 1 - dot / (cu * cv)
+            let dist = cosineDistance(dot: dot, nu, nv, count: a.count) { (a[$0], b[$0]) }
             // d/du of -dot/(cu cv): -v/(cu cv) + dot u / (cu^2 cv |u|) where |u| > 1e-8
             let gu = a.indices.map { k in -b[k] / (cu * cv) + (nu > 1e-8 ? dot * a[k] / (cu * cu * cv * nu) : 0) }
             let gv = b.indices.map { k in -a[k] / (cu * cv) + (nv > 1e-8 ? dot * b[k] / (cu * cv * cv * nv) : 0) }
