@@ -17,7 +17,16 @@ typedef enum losskit_metric {
 
 /* Every entry point below takes feature rows of dimension d >= 1: d = 0 (no
  * feature, no distance) returns the dimension's status, as the Swift layer
- * throws for it (torch.cdist returns zeros there; LossKit refuses it). */
+ * throws for it (torch.cdist returns zeros there; LossKit refuses it).
+ *
+ * Feature scale: where a row's squared norm (double) is outside
+ * [2^-100, 2^100] - |x|^2 would overflow float (|x| > ~2e19) or its products
+ * underflow - the SGEMM form cannot be used as is. The distance matrix then
+ * runs SGEMM on copies of the rows scaled by exact powers of two and a double
+ * epilogue (scratch (n + m) d more floats); the backward and TriHard's mining
+ * take every pair directly in double (O(n m d) scalar). Results stay within
+ * 1e-4 of float64 at any scale; a value past FLT_MAX is +inf. The aligned
+ * losses are in double throughout. */
 
 /* out[i * m + j] = metric(x_i, y_j) for x [n, d] and y [m, d], row-major.
  * Through OpenBLAS SGEMM (||x||^2 + ||y||^2 - 2 x.y for the Euclidean forms,

@@ -7,7 +7,10 @@ public enum DistanceMetric: Sendable, Hashable, CaseIterable {
     case euclidean
     /// `|x - y|^2`.
     case squaredEuclidean
-    /// `1 - x.y / (max(|x|, 1e-8) max(|y|, 1e-8))`.
+    /// `1 - x.y / (max(|x|, 1e-8) max(|y|, 1e-8))`, the 1e-8 of
+    /// `torch.nn.functional.cosine_similarity`; below 0.1 (near-parallel)
+    /// computed as `|x/|x| - y/|y||^2 / 2`, equal for unit vectors and free of
+    /// the cancellation of `1 - cos`.
     case cosine
 
     var c: losskit_metric {
@@ -28,6 +31,17 @@ public enum DistanceMetric: Sendable, Hashable, CaseIterable {
 /// is within 1e-4 relative of a float64 reference (torch.cdist's matmul path
 /// is not, for vectors that nearly coincide). Cosine distance near 0 is
 /// recomputed the same way, from the normalized difference.
+///
+/// At any feature scale: `|x|^2` overflows float past |x| ~ 2e19 (torch.cdist
+/// gives NaN for features of magnitude 3e20 one apart) and underflows below
+/// ~1e-19. When a row's squared norm (double, computed anyway) is outside
+/// `[2^-100, 2^100]`, the call runs SGEMM on copies of the rows scaled by
+/// exact powers of two and finishes in double, so entries stay within 1e-4 of
+/// float64 (a true value past `Float.greatestFiniteMagnitude` gives +inf).
+/// Inputs inside that range take the usual path, unchanged.
+///
+/// `dimension` 0 throws ``LossKitError/invalidShape(argument:shape:reason:)``
+/// (`torch.cdist` returns zeros for it; so does nothing else here).
 /// - Parameters:
 ///   - x: n x dimension values.
 ///   - dimension: the feature dimension d (>= 1).
@@ -83,7 +97,9 @@ public func pairwiseDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferP
 /// cancels as the forward's does, are computed directly in double from the
 /// features, so near-duplicates keep their accuracy. Bitwise identical at
 /// any thread count. For 4096 x 4096 pairs of dimension 512 it takes ~2.3x
-/// the forward's time at 1 thread.
+/// the forward's time at 1 thread. Features outside the float-safe range of
+/// the forward (a squared norm outside `[2^-100, 2^100]`) take every pair
+/// directly in double instead: exact at any scale, and O(n m d) scalar work.
 ///
 /// Under a Mahalanobis metric, differentiate through its factor: with `A`
 /// from ``mahalanobisFactor(_:dimension:)``, `x' = A x` row by row, the
@@ -175,6 +191,10 @@ public enum MahalanobisMatrix: Sendable, Hashable {
 /// whose SGEMM form cancels are recomputed in double from the *original*
 /// features, so near-duplicates stay within 1e-4 relative of a float64
 /// `sqrt(diff^T M diff)`, the reference scipy and PyTorch formulas give.
+/// Transformed features outside the float-safe range go through the
+/// rescaled path of ``pairwiseDistance(_:_:dimension:metric:execution:)``;
+/// the transform `A x` itself is in float, so it must stay finite there
+/// (|A x| below ~3e38).
 /// - Parameters:
 ///   - x: n x dimension values.
 ///   - dimension: the feature dimension d (>= 1).
