@@ -88,7 +88,7 @@ typedef struct {
  * outside (features beyond ~1e15 or below ~1e-15 in magnitude, where
  * |x|^2 overflows or underflows float) sends the whole call to a path that
  * is exact at any scale. */
-static inline bool lk_scale_safe(double squared_norm) {
+bool lk_scale_safe(double squared_norm) {
     return !(isfinite(squared_norm) && squared_norm != 0.0) || (squared_norm >= 0x1p-100 && squared_norm <= 0x1p100);
 }
 

@@ -337,6 +337,15 @@ static int th_by_label(const void *a, const void *b) {
     return x->index < y->index ? -1 : (x->index > y->index);
 }
 
+/* Whether a row of this squared norm (or every row of x [n, d]) is in the
+ * float-safe range of the SGEMM kernels (distance.c). */
+bool lk_scale_safe(double squared_norm);
+bool lk_rows_scale_safe(const float *x, size_t n, size_t d);
+
+/* trihard_mine_hardest's answer when a row is outside that range (before any
+ * SGEMM): the caller mines in double instead. */
+#define TH_UNSAFE_SCALE 1
+
 /* Batch-hard mining over the upper triangle: block by block, SGEMM gives
  * the block's rows against the columns from its own first row on; each task
  * reduces a tile of columns into the rows' bests and the columns' (anchors
@@ -378,6 +387,7 @@ static int trihard_mine_hardest(losskit_metric metric, const float *x, const int
     for (size_t k = n; k-- > 0;) first_of[(size_t)label[order[k].index]] = order[k].index;
     for (size_t i = 0; i < n; i++) {
         double s = lk_squared_norm(x + i * d, d);
+        if (!lk_scale_safe(s)) { status = TH_UNSAFE_SCALE; goto done; }
         norm[i] = cosine ? (float)(1.0 / fmax(sqrt(s), 1e-8)) : (float)s;
         col[i] = -INFINITY; col[n + i] = -1.0f; col[2 * n + i] = INFINITY; col[3 * n + i] = -1.0f;
     }
@@ -465,8 +475,6 @@ static int trihard_mine_rows(losskit_metric metric, const float *x, const int64_
     return status;
 }
 
-/* Whether every row is in the float-safe range of the SGEMM kernels (distance.c). */
-bool lk_rows_scale_safe(const float *x, size_t n, size_t d);
 
 /* Mining anchor by anchor straight from the features, in double: for
  * batches with a row outside the float-safe range (|x|^2 would overflow or
@@ -525,14 +533,15 @@ int losskit_trihard(losskit_metric metric, const float *features, const int64_t 
     if (!pos || !neg || !per_anchor) { status = LOSSKIT_ERR_NOMEM; goto done; }
     /* batch hard over the upper triangle; semi-hard (or indices past float's
      * 2^24) through whole rows; features outside the float-safe range in double */
-    if (!lk_rows_scale_safe(features, n, d)) {
+    if (mining == LOSSKIT_MINING_HARDEST && n < ((size_t)1 << 24))
+        status = trihard_mine_hardest(metric, features, labels, n, d, threads, pos, neg); /* checks the scale */
+    else
+        status = lk_rows_scale_safe(features, n, d) ? trihard_mine_rows(metric, features, labels, n, d, mining, threads, pos, neg)
+                                                    : TH_UNSAFE_SCALE;
+    if (status == TH_UNSAFE_SCALE) {
         th_direct t = {.metric = metric, .mining = mining, .x = features, .labels = labels, .n = n, .d = d,
                        .pos = pos, .neg = neg};
         status = lk_parallel_for(n, lk_threads_for(threads, n, 16), th_direct_anchor, &t);
-    } else {
-        status = mining == LOSSKIT_MINING_HARDEST && n < ((size_t)1 << 24)
-                     ? trihard_mine_hardest(metric, features, labels, n, d, threads, pos, neg)
-                     : trihard_mine_rows(metric, features, labels, n, d, mining, threads, pos, neg);
     }
     if (status != LOSSKIT_OK) goto done;
     /* losses and gradients from the chosen pairs, recomputed exactly; in
