@@ -485,7 +485,10 @@ int losskit_pairwise_distance_backward(losskit_metric metric, const float *x, si
     bool safe = true;
     for (size_t i = 0; i < n; i++) { xsq[i] = lk_squared_norm(x + i * d, d); safe = safe && lk_scale_safe(xsq[i]); }
     for (size_t j = 0; j < m; j++) { ysq[j] = lk_squared_norm(y + j * d, d); safe = safe && lk_scale_safe(ysq[j]); }
-    job.all_direct = !safe;
+    /* W = g / D (Euclidean) and W = g (squared) stay normal floats at any
+     * scale (pairs that would cancel go in directly anyway); the cosine's
+     * W = g / (|x| |y|) does not (1e-41 for norms of 3e20) */
+    job.all_direct = !safe && metric == LOSSKIT_METRIC_COSINE;
     if (metric == LOSSKIT_METRIC_COSINE) { /* W's factors (the diagonal and direct terms use double) */
         for (size_t i = 0; i < n; i++) xinv[i] = inverse_norm(sqrt(xsq[i]));
         for (size_t j = 0; j < m; j++) yinv[j] = inverse_norm(sqrt(ysq[j]));

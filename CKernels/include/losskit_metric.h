@@ -23,8 +23,10 @@ typedef enum losskit_metric {
  * [2^-100, 2^100] - |x|^2 would overflow float (|x| > ~2e19) or its products
  * underflow - the SGEMM form cannot be used as is. The distance matrix then
  * runs SGEMM on copies of the rows scaled by exact powers of two and a double
- * epilogue (scratch (n + m) d more floats); the backward and TriHard's mining
- * take every pair directly in double (O(n m d) scalar). Results stay within
+ * epilogue (scratch (n + m) d more floats). The Euclidean forms' backward
+ * keeps its SGEMMs (its weights g / D and g stay normal floats at any scale);
+ * the cosine backward (weights g / (|x| |y|)) and TriHard's mining take every
+ * pair directly in double (O(n m d) scalar). Results stay within
  * 1e-4 of float64 at any scale; a value past FLT_MAX is +inf. The aligned
  * losses are in double throughout. */
 

@@ -97,9 +97,12 @@ public func pairwiseDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferP
 /// cancels as the forward's does, are computed directly in double from the
 /// features, so near-duplicates keep their accuracy. Bitwise identical at
 /// any thread count. For 4096 x 4096 pairs of dimension 512 it takes ~2.3x
-/// the forward's time at 1 thread. Features outside the float-safe range of
-/// the forward (a squared norm outside `[2^-100, 2^100]`) take every pair
-/// directly in double instead: exact at any scale, and O(n m d) scalar work.
+/// the forward's time at 1 thread. At any feature scale: the Euclidean forms'
+/// weights (`upstream / D`, `upstream`) stay normal floats however large or
+/// small the features; the cosine's (`upstream / (|x| |y|)`) do not, so
+/// features outside the float-safe range of the forward (a squared norm
+/// outside `[2^-100, 2^100]`) take every cosine pair directly in double:
+/// exact, and O(n m d) scalar work.
 ///
 /// Under a Mahalanobis metric, differentiate through its factor: with `A`
 /// from ``mahalanobisFactor(_:dimension:)``, `x' = A x` row by row, the
