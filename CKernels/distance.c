@@ -74,23 +74,65 @@ typedef struct {
     exact_squared_fn exact;
     const void *exact_ctx;
     losskit_isa path;
+    /* rescaled rows (see distance_matrix): out holds the rescaled rows' dot
+     * products; row i was multiplied by 2^-xe[i] (y: ye); true squared norms */
+    bool scaled;
+    const int *xe, *ye;
+    const double *xsq, *ysq;
 } epilogue_job;
+
+/* Rows whose squared norm (in double) lies in [2^-100, 2^100] go through
+ * float SGEMM as they are: every product and partial sum of x.y stays a
+ * normal float (|x.y| <= |x||y| <= 2^100), and so do the backward's
+ * 1 / (|x| |y|) >= 2^-100. Zero and non-finite rows are neutral. A row
+ * outside (features beyond ~1e15 or below ~1e-15 in magnitude, where
+ * |x|^2 overflows or underflows float) sends the whole call to a path that
+ * is exact at any scale. */
+bool lk_scale_safe(double squared_norm) {
+    return !(isfinite(squared_norm) && squared_norm != 0.0) || (squared_norm >= 0x1p-100 && squared_norm <= 0x1p100);
+}
+
+/* Whether every row of x [n, d] is within the float-safe range above (used
+ * by TriHard too, which mines in double when one is not). */
+bool lk_rows_scale_safe(const float *x, size_t n, size_t d) {
+    for (size_t i = 0; i < n; i++)
+        if (!lk_scale_safe(lk_squared_norm(x + i * d, d))) return false;
+    return true;
+}
+
+/* The cosine distance of x_i and y_c (norms nx, ny) computed directly:
+ * near-parallel, 1 - cos cancels; |x/nx - y/ny|^2 / 2 does not. The identity
+ * holds for unit vectors (`unfloored`: neither norm is under the 1e-8 floor). */
+static double cosine_exact(const float *xi, const float *yc, size_t d, double nx, double ny, bool unfloored) {
+    nx = fmax(nx, 1e-8);
+    ny = fmax(ny, 1e-8);
+    double s = 0.0, dot = 0.0;
+    for (size_t k = 0; k < d; k++) {
+        double t = xi[k] / nx - yc[k] / ny;
+        s += t * t;
+        dot += (double)xi[k] * yc[k];
+    }
+    return unfloored ? 0.5 * s : 1.0 - dot / (nx * ny);
+}
 
 /* The exact value of a pair whose SGEMM form cancelled: d^2, or the cosine distance. */
 static double exact_value(const void *ctx, size_t i, size_t c) {
     const epilogue_job *j = ctx;
     if (j->metric != LOSSKIT_METRIC_COSINE) return j->exact(j->exact_ctx, i, c);
-    /* near-parallel: 1 - cos cancels; use |x/nx - y/ny|^2 / 2 */
     const float *xi = j->x + i * j->d, *yc = j->y + c * j->d;
-    double nx = fmax(j->xn[i], 1e-8), ny = fmax(j->yn[c], 1e-8);
-    double s = 0.0, dot = 0.0;
-    for (size_t k = 0; k < j->d; k++) {
-        double t = xi[k] / nx - yc[k] / ny;
-        s += t * t;
-        dot += (double)xi[k] * yc[k];
+    if (j->scaled) {
+        const double nx = sqrt(j->xsq[i]), ny = sqrt(j->ysq[c]);
+        return cosine_exact(xi, yc, j->d, nx, ny, nx >= 1e-8 && ny >= 1e-8);
     }
-    /* the identity holds for unit vectors; the 1e-8 floors only matter at norm ~0 */
-    return (j->xn[i] >= 1e-8f && j->yn[c] >= 1e-8f) ? 0.5 * s : 1.0 - dot / (nx * ny);
+    return cosine_exact(xi, yc, j->d, j->xn[i], j->yn[c], j->xn[i] >= 1e-8f && j->yn[c] >= 1e-8f);
+}
+
+/* A Euclidean-form entry from d^2 in double (NaN if `poisoned`): clamped at
+ * 0, and for the Euclidean distance at 1e-12 under the square root. */
+static inline float squared_form_value(losskit_metric metric, double d2, bool poisoned) {
+    if (poisoned) d2 = NAN;
+    d2 = d2 > 0.0 ? d2 : (isnan(d2) ? d2 : 0.0);
+    return metric == LOSSKIT_METRIC_SQEUCLIDEAN ? (float)d2 : (float)sqrt(d2 > 1e-12 ? d2 : (isnan(d2) ? d2 : 1e-12));
 }
 
 /* One row of the block, in double (the scalar path): the cross term is in out already. */
@@ -107,9 +149,27 @@ static void epilogue_row_scalar(const epilogue_job *j, size_t i) {
         double scale = (double)j->xn[i] + j->yn[c];
         double d2 = scale + row[c]; /* row[c] = -2 x.y */
         if (d2 < LK_PAIR_REPAIR * scale) d2 = exact_value(j, i, c);
-        if (isnan(row[c])) d2 = NAN;
-        d2 = d2 > 0.0 ? d2 : (isnan(d2) ? d2 : 0.0);
-        row[c] = j->metric == LOSSKIT_METRIC_SQEUCLIDEAN ? (float)d2 : (float)sqrt(d2 > 1e-12 ? d2 : (isnan(d2) ? d2 : 1e-12));
+        row[c] = squared_form_value(j->metric, d2, isnan(row[c]));
+    }
+}
+
+/* One row of the block for rescaled rows, in double: out holds the rescaled
+ * rows' dot products, x.y = out 2^(xe + ye) exactly; the norms are the true
+ * ones (double), so nothing overflows or underflows at any feature scale. */
+static void epilogue_row_scaled(const epilogue_job *j, size_t i) {
+    float *row = j->out + i * j->m;
+    for (size_t c = 0; c < j->m; c++) {
+        const double dot = ldexp((double)row[c], j->xe[i] + j->ye[c]), sum = j->xsq[i] + j->ysq[c];
+        if (j->metric == LOSSKIT_METRIC_COSINE) {
+            const double nx = sqrt(j->xsq[i]), ny = sqrt(j->ysq[c]);
+            double v = 1.0 - dot / (fmax(nx, 1e-8) * fmax(ny, 1e-8));
+            if (v < LK_PAIR_REPAIR) v = exact_value(j, i, c);
+            row[c] = isnan(dot) || isnan(sum) ? NAN : (float)v;
+            continue;
+        }
+        double d2 = sum - 2.0 * dot;
+        if (d2 < LK_PAIR_REPAIR * sum) d2 = exact_value(j, i, c);
+        row[c] = squared_form_value(j->metric, d2, isnan(dot));
     }
 }
 
@@ -129,6 +189,7 @@ static void epilogue_row_scalar(const epilogue_job *j, size_t i) {
 static void epilogue_row(void *ctx, size_t r) {
     const epilogue_job *j = ctx;
     size_t i = j->r0 + r;
+    if (j->scaled) { epilogue_row_scaled(j, i); return; }
 #if LK_X86
     if (j->path == LOSSKIT_ISA_AVX512) { ds_row_avx512(j, i); return; }
     if (j->path == LOSSKIT_ISA_AVX2) { ds_row_avx2(j, i); return; }
@@ -136,20 +197,69 @@ static void epilogue_row(void *ctx, size_t r) {
     epilogue_row_scalar(j, i);
 }
 
+/* Rows rescaled by exact powers of two, for inputs outside the float-safe
+ * range: row i of x times 2^-xe[i], with |x_i| 2^-xe[i] in [0.5, 1) (zero and
+ * non-finite rows as they are), and the true squared norms in double. */
+typedef struct {
+    float *xs, *ys;
+    int *xe, *ye;
+    double *xsq, *ysq;
+} scaled_rows;
+
+static void rescale_rows(const float *v, size_t rows, size_t d, float *vs, int *e, double *sq) {
+    for (size_t i = 0; i < rows; i++) {
+        sq[i] = lk_squared_norm(v + i * d, d);
+        e[i] = 0;
+        if (isfinite(sq[i]) && sq[i] > 0.0) (void)frexp(sqrt(sq[i]), &e[i]);
+        for (size_t k = 0; k < d; k++) vs[i * d + k] = ldexpf(v[i * d + k], -e[i]);
+    }
+}
+
+static int scaled_rows_make(const float *x, size_t n, const float *y, size_t m, size_t d, scaled_rows *s) {
+    s->xs = malloc(sizeof(float) * (n + m) * d + 1);
+    s->xe = malloc(sizeof(int) * (n + m) + 1);
+    s->xsq = malloc(sizeof(double) * (n + m) + 1);
+    if (!s->xs || !s->xe || !s->xsq) return LOSSKIT_ERR_NOMEM;
+    s->ys = s->xs + n * d;
+    s->ye = s->xe + n;
+    s->ysq = s->xsq + n;
+    rescale_rows(x, n, d, s->xs, s->xe, s->xsq);
+    rescale_rows(y, m, d, s->ys, s->ye, s->ysq);
+    return LOSSKIT_OK;
+}
+
+static void scaled_rows_free(scaled_rows *s) { free(s->xs); free(s->xe); free(s->xsq); }
+
 /* The distance matrix of x [n, d] and y [m, d] (arguments already checked);
- * `exact` recomputes the pairs that cancel. */
+ * `exact` recomputes the pairs that cancel. Rows outside the float-safe
+ * range (lk_scale_safe) send the call through rescaled copies of the rows
+ * and a double epilogue: the same SGEMM, bitwise deterministic as well. */
 static int distance_matrix(losskit_metric metric, const float *x, size_t n, const float *y, size_t m, size_t d,
                            float *out, int threads, exact_squared_fn exact, const void *exact_ctx) {
     if (n == 0 || m == 0) return LOSSKIT_OK;
-    bool cosine = metric == LOSSKIT_METRIC_COSINE;
+    bool cosine = metric == LOSSKIT_METRIC_COSINE, safe = true;
     float *norms = malloc(sizeof(float) * (n + m) * (cosine ? 2 : 1));
     if (!norms) return LOSSKIT_ERR_NOMEM;
     float *xn = norms, *yn = norms + n, *xinv = norms + n + m, *yinv = xinv + n;
-    for (size_t i = 0; i < n; i++) { double s = lk_squared_norm(x + i * d, d); xn[i] = (float)(cosine ? sqrt(s) : s); }
-    for (size_t j = 0; j < m; j++) { double s = lk_squared_norm(y + j * d, d); yn[j] = (float)(cosine ? sqrt(s) : s); }
+    for (size_t i = 0; i < n; i++) {
+        double s = lk_squared_norm(x + i * d, d);
+        safe = safe && lk_scale_safe(s);
+        xn[i] = (float)(cosine ? sqrt(s) : s);
+    }
+    for (size_t j = 0; j < m; j++) {
+        double s = lk_squared_norm(y + j * d, d);
+        safe = safe && lk_scale_safe(s);
+        yn[j] = (float)(cosine ? sqrt(s) : s);
+    }
     if (cosine) {
         for (size_t i = 0; i < n; i++) xinv[i] = inverse_norm(xn[i]);
         for (size_t j = 0; j < m; j++) yinv[j] = inverse_norm(yn[j]);
+    }
+    scaled_rows sc = {0};
+    if (!safe && scaled_rows_make(x, n, y, m, d, &sc) != LOSSKIT_OK) {
+        scaled_rows_free(&sc);
+        free(norms);
+        return LOSSKIT_ERR_NOMEM;
     }
     int nthreads = lk_threads_for(threads, n, 16);
     /* blocks of 1024 rows, sliced by 1024 columns (each slice packs its own
@@ -158,13 +268,16 @@ static int distance_matrix(losskit_metric metric, const float *x, size_t n, cons
     const size_t block = 1024;
     epilogue_job job = {.metric = metric, .x = x, .y = y, .n = n, .m = m, .d = d, .xn = xn, .yn = yn, .out = out,
                         .xinv = cosine ? xinv : NULL, .yinv = cosine ? yinv : NULL,
-                        .exact = exact, .exact_ctx = exact_ctx, .path = lk_isa_path()};
+                        .exact = exact, .exact_ctx = exact_ctx, .path = lk_isa_path(),
+                        .scaled = !safe, .xe = sc.xe, .ye = sc.ye, .xsq = sc.xsq, .ysq = sc.ysq};
+    const float *xa = safe ? x : sc.xs, *ya = safe ? y : sc.ys;
+    const float alpha = cosine || !safe ? 1.0f : -2.0f; /* rescaled rows: the plain dot products */
     int status = LOSSKIT_OK;
     for (size_t r0 = 0; r0 < n && status == LOSSKIT_OK; r0 += block) {
         size_t rows = n - r0 < block ? n - r0 : block;
         if (d == 0) memset(out + r0 * m, 0, sizeof(float) * rows * m);
         else status = sgemm_sliced((gemm_slices){.ta = CblasNoTrans, .tb = CblasTrans, .M = rows, .N = m, .K = d,
-                                                 .alpha = cosine ? 1.0f : -2.0f, .A = x + r0 * d, .lda = d, .B = y,
+                                                 .alpha = alpha, .A = xa + r0 * d, .lda = d, .B = ya,
                                                  .ldb = d, .beta = 0.0f, .C = out + r0 * m, .ldc = m, .by_columns = true,
                                                  .slice = 1024},
                                    nthreads);
@@ -173,6 +286,7 @@ static int distance_matrix(losskit_metric metric, const float *x, size_t n, cons
         job.rows = rows;
         status = lk_parallel_for(rows, nthreads, epilogue_row, &job);
     }
+    scaled_rows_free(&sc);
     free(norms);
     return status;
 }
@@ -186,7 +300,7 @@ static int check_pair_sets(losskit_metric metric, const float *x, size_t n, cons
     LK_CHECK(x != NULL || *nd == 0, 2);
     LK_CHECK(lk_mul_ok(m, d, md) && *md <= LK_MAX_FLOATS && m <= INT32_MAX, 5);
     LK_CHECK(y != NULL || *md == 0, 4);
-    LK_CHECK(d <= INT32_MAX, 6);
+    LK_CHECK(d >= 1 && d <= INT32_MAX, 6); /* no feature, no distance: d = 0 is refused, as in Swift */
     LK_CHECK(lk_mul_ok(n, m, nm) && *nm <= LK_MAX_FLOATS, 5);
     return LOSSKIT_OK;
 }
@@ -225,10 +339,13 @@ typedef struct {
     double *colsum;   /* b's sums, accumulated block after block */
     float *grad_x, *grad_y;
     size_t cols_per_task;
+    bool all_direct;  /* a row outside the float-safe range: every pair directly, in double */
 } backward_job;
 
-/* Pair (i, j) nearly coincides: its terms go in directly. */
+/* Pair (i, j) nearly coincides (or the features are outside the range where
+ * W and the SGEMMs stay normal floats): its terms go in directly. */
 static inline bool backward_direct(const backward_job *b, size_t i, size_t j, float dist) {
+    if (b->all_direct) return true;
     if (b->metric == LOSSKIT_METRIC_COSINE) return dist < LK_PAIR_REPAIR;
     double d2 = b->metric == LOSSKIT_METRIC_SQEUCLIDEAN ? dist : (double)dist * dist;
     return d2 < LK_PAIR_REPAIR * (b->xsq[i] + b->ysq[j]);
@@ -257,7 +374,13 @@ static void backward_pair(const backward_job *b, size_t i, size_t j, float g, fl
         break;
     }
     }
-    for (size_t k = 0; k < b->d; k++) out[k] = (float)((double)out[k] + cu * u[k] + cv * v[k]);
+    /* the pair's term first: with features far larger than their difference
+     * (|x| ~ 3e20, |x - y| ~ 1) cu u and cv v cancel, and the running sum
+     * must not be absorbed into them; the Euclidean forms take u - v exactly */
+    if (b->metric == LOSSKIT_METRIC_COSINE)
+        for (size_t k = 0; k < b->d; k++) out[k] = (float)((double)out[k] + (cu * u[k] + cv * v[k]));
+    else
+        for (size_t k = 0; k < b->d; k++) out[k] = (float)((double)out[k] + cu * ((double)u[k] - v[k]));
 }
 
 /* A pair's term in its row's sum a and its column's sum b: its W, or for the
@@ -359,8 +482,13 @@ int losskit_pairwise_distance_backward(losskit_metric metric, const float *x, si
                         .grad_x = grad_x, .grad_y = grad_y, .cols_per_task = 256};
     double *xsq = sums, *ysq = sums + n, *rowsum = sums + n + m, *colsum = rowsum + n;
     float *xinv = w + wfloats, *yinv = xinv + n;
-    for (size_t i = 0; i < n; i++) xsq[i] = lk_squared_norm(x + i * d, d);
-    for (size_t j = 0; j < m; j++) ysq[j] = lk_squared_norm(y + j * d, d);
+    bool safe = true;
+    for (size_t i = 0; i < n; i++) { xsq[i] = lk_squared_norm(x + i * d, d); safe = safe && lk_scale_safe(xsq[i]); }
+    for (size_t j = 0; j < m; j++) { ysq[j] = lk_squared_norm(y + j * d, d); safe = safe && lk_scale_safe(ysq[j]); }
+    /* W = g / D (Euclidean) and W = g (squared) stay normal floats at any
+     * scale (pairs that would cancel go in directly anyway); the cosine's
+     * W = g / (|x| |y|) does not (1e-41 for norms of 3e20) */
+    job.all_direct = !safe && metric == LOSSKIT_METRIC_COSINE;
     if (metric == LOSSKIT_METRIC_COSINE) { /* W's factors (the diagonal and direct terms use double) */
         for (size_t i = 0; i < n; i++) xinv[i] = inverse_norm(sqrt(xsq[i]));
         for (size_t j = 0; j < m; j++) yinv[j] = inverse_norm(sqrt(ysq[j]));
@@ -377,13 +505,14 @@ int losskit_pairwise_distance_backward(losskit_metric metric, const float *x, si
         job.rows = rows;
         status = lk_parallel_for(rows, nthreads, backward_row, &job);
         if (status == LOSSKIT_OK && grad_x) {
-            status = sgemm_sliced((gemm_slices){.ta = CblasNoTrans, .tb = CblasNoTrans, .M = rows, .N = d, .K = m,
-                                                .alpha = alpha, .A = w, .lda = m, .B = y, .ldb = d, .beta = 0.0f,
-                                                .C = grad_x + r0 * d, .ldc = d, .slice = 256},
-                                  nthreads);
+            if (!job.all_direct) /* else W = 0: grad_x keeps its zeros */
+                status = sgemm_sliced((gemm_slices){.ta = CblasNoTrans, .tb = CblasNoTrans, .M = rows, .N = d, .K = m,
+                                                    .alpha = alpha, .A = w, .lda = m, .B = y, .ldb = d, .beta = 0.0f,
+                                                    .C = grad_x + r0 * d, .ldc = d, .slice = 256},
+                                      nthreads);
             if (status == LOSSKIT_OK) status = lk_parallel_for(rows, nthreads, backward_row_direct, &job);
         }
-        if (status == LOSSKIT_OK && grad_y) /* accumulated block after block, in order */
+        if (status == LOSSKIT_OK && grad_y && !job.all_direct) /* accumulated block after block, in order */
             status = sgemm_sliced((gemm_slices){.ta = CblasTrans, .tb = CblasNoTrans, .M = m, .N = d, .K = rows,
                                                 .alpha = alpha, .A = w, .lda = m, .B = x + r0 * d, .ldb = d,
                                                 .beta = r0 == 0 ? 0.0f : 1.0f, .C = grad_y, .ldc = d, .slice = 256},

@@ -45,6 +45,16 @@ static dist_t dist(losskit_metric m, const float *restrict u, const float *restr
     r.nu = sqrt(r.nu);
     r.nv = sqrt(r.nv);
     r.D = 1.0 - r.dot / (fmax(r.nu, 1e-8) * fmax(r.nv, 1e-8));
+    if (r.D < LK_PAIR_REPAIR && r.nu >= 1e-8 && r.nv >= 1e-8) {
+        /* near-parallel: 1 - cos cancels even in double (rows of norm 3e20
+         * at distance 1: 1e-41 comes out 0); |u/|u| - v/|v||^2 / 2 does not */
+        double s = 0.0;
+        for (size_t l = 0; l < d; l++) {
+            double t = u[l] / r.nu - v[l] / r.nv;
+            s += t * t;
+        }
+        r.D = 0.5 * s;
+    }
     if (isnan(r.dot)) r.D = NAN;
     return r;
 }
@@ -173,8 +183,9 @@ int losskit_contrastive(losskit_metric metric, const float *x1, const float *x2,
     CHECK_ROWS(x1, 2);
     CHECK_ROWS(x2, 3);
     LK_CHECK(same != NULL || n == 0, 4);
-    LK_CHECK(d >= 1, 6);
-    LK_CHECK(isfinite(margin), 7);
+    LK_CHECK(d >= 1, 6); /* first: with d >= 1, n is bounded by the rows' size check */
+    for (size_t i = 0; i < n; i++) LK_CHECK(same[i] == 0.0f || same[i] == 1.0f, 4); /* labels, not weights */
+    LK_CHECK(isfinite(margin) && margin >= 0.0f, 7);
     LK_CHECK(lk_reduction_ok(reduction), 9);
     LK_CHECK(threads >= 0, 13);
     tuple_ctx c = {.kind = K_CONTRASTIVE, .metric = metric, .in = {x1, x2}, .same = same, .d = d, .m1 = margin,
@@ -192,7 +203,7 @@ int losskit_triplet(losskit_metric metric, const float *anchor, const float *pos
     CHECK_ROWS(positive, 3);
     CHECK_ROWS(negative, 4);
     LK_CHECK(d >= 1, 6);
-    LK_CHECK(isfinite(margin), 7);
+    LK_CHECK(isfinite(margin) && margin >= 0.0f, 7);
     LK_CHECK(lk_reduction_ok(reduction), 9);
     LK_CHECK(threads >= 0, 14);
     tuple_ctx c = {.kind = K_TRIPLET, .metric = metric, .in = {anchor, positive, negative}, .d = d, .m1 = margin,
@@ -212,8 +223,8 @@ int losskit_quadruplet(losskit_metric metric, const float *anchor, const float *
     CHECK_ROWS(negative1, 4);
     CHECK_ROWS(negative2, 5);
     LK_CHECK(d >= 1, 7);
-    LK_CHECK(isfinite(margin1), 8);
-    LK_CHECK(isfinite(margin2), 9);
+    LK_CHECK(isfinite(margin1) && margin1 >= 0.0f, 8);
+    LK_CHECK(isfinite(margin2) && margin2 >= 0.0f, 9);
     LK_CHECK(lk_reduction_ok(reduction), 10);
     LK_CHECK(threads >= 0, 16);
     tuple_ctx c = {.kind = K_QUADRUPLET, .metric = metric, .in = {anchor, positive, negative1, negative2}, .d = d,
@@ -247,8 +258,8 @@ static double th_exact(const void *ctx, size_t i, size_t j) {
 
 /* NaN wins a max or a min, as in torch.max / torch.min (reid-strong-baseline's
  * mining): an anchor that sees a NaN distance gets a NaN loss. */
-static inline bool th_above(float v, float best) { return v > best || (isnan(v) && !isnan(best)); }
-static inline bool th_below(float v, float best) { return v < best || (isnan(v) && !isnan(best)); }
+static inline bool th_above(double v, double best) { return v > best || (isnan(v) && !isnan(best)); }
+static inline bool th_below(double v, double best) { return v < best || (isnan(v) && !isnan(best)); }
 
 /* best = (value, index): keep the larger value, ties (NaN ties too) to the lower index. */
 static inline void th_better_max(float v, float idx, float *best) {
@@ -326,6 +337,15 @@ static int th_by_label(const void *a, const void *b) {
     return x->index < y->index ? -1 : (x->index > y->index);
 }
 
+/* Whether a row of this squared norm (or every row of x [n, d]) is in the
+ * float-safe range of the SGEMM kernels (distance.c). */
+bool lk_scale_safe(double squared_norm);
+bool lk_rows_scale_safe(const float *x, size_t n, size_t d);
+
+/* trihard_mine_hardest's answer when a row is outside that range (before any
+ * SGEMM): the caller mines in double instead. */
+#define TH_UNSAFE_SCALE 1
+
 /* Batch-hard mining over the upper triangle: block by block, SGEMM gives
  * the block's rows against the columns from its own first row on; each task
  * reduces a tile of columns into the rows' bests and the columns' (anchors
@@ -367,6 +387,7 @@ static int trihard_mine_hardest(losskit_metric metric, const float *x, const int
     for (size_t k = n; k-- > 0;) first_of[(size_t)label[order[k].index]] = order[k].index;
     for (size_t i = 0; i < n; i++) {
         double s = lk_squared_norm(x + i * d, d);
+        if (!lk_scale_safe(s)) { status = TH_UNSAFE_SCALE; goto done; }
         norm[i] = cosine ? (float)(1.0 / fmax(sqrt(s), 1e-8)) : (float)s;
         col[i] = -INFINITY; col[n + i] = -1.0f; col[2 * n + i] = INFINITY; col[3 * n + i] = -1.0f;
     }
@@ -454,6 +475,43 @@ static int trihard_mine_rows(losskit_metric metric, const float *x, const int64_
     return status;
 }
 
+
+/* Mining anchor by anchor straight from the features, in double: for
+ * batches with a row outside the float-safe range (|x|^2 would overflow or
+ * underflow the SGEMM's float), where the distances exist only in double.
+ * The same rules as the other miners (the metric's clamped distance, ties to
+ * the lowest index, NaN wins), O(n^2 d) without BLAS: each anchor on its own,
+ * so any thread count gives the same choices. */
+typedef struct {
+    losskit_metric metric;
+    losskit_mining mining;
+    const float *x;
+    const int64_t *labels;
+    size_t n, d;
+    int64_t *pos, *neg;
+} th_direct;
+
+static void th_direct_anchor(void *ctx, size_t a) {
+    const th_direct *t = ctx;
+    const float *fa = t->x + a * t->d;
+    int64_t p = -1, q = -1, semi = -1;
+    double dp = 0.0, dq = 0.0, ds = 0.0;
+    for (size_t j = 0; j < t->n; j++) {
+        if (j == a) continue;
+        const double v = dist(t->metric, fa, t->x + j * t->d, t->d).D;
+        if (t->labels[j] == t->labels[a]) { if (p < 0 || th_above(v, dp)) { p = (int64_t)j; dp = v; } }
+        else if (q < 0 || th_below(v, dq)) { q = (int64_t)j; dq = v; }
+    }
+    if (t->mining == LOSSKIT_MINING_SEMIHARD && p >= 0)
+        for (size_t j = 0; j < t->n; j++) {
+            if (t->labels[j] == t->labels[a]) continue;
+            const double v = dist(t->metric, fa, t->x + j * t->d, t->d).D;
+            if (v > dp && (semi < 0 || v < ds)) { semi = (int64_t)j; ds = v; }
+        }
+    t->pos[a] = p < 0 || q < 0 ? -1 : p;
+    t->neg[a] = p < 0 || q < 0 ? -1 : (semi >= 0 ? semi : q);
+}
+
 int losskit_trihard(losskit_metric metric, const float *features, const int64_t *labels, size_t n, size_t d,
                     float margin, int soft_margin, losskit_mining mining, losskit_reduction reduction,
                     float *loss, float *grad, int64_t *hardest_positive, int64_t *hardest_negative, int threads) {
@@ -463,7 +521,7 @@ int losskit_trihard(losskit_metric metric, const float *features, const int64_t 
     LK_CHECK(features != NULL || nd == 0, 2);
     LK_CHECK(labels != NULL || n == 0, 3);
     LK_CHECK(d >= 1, 5);
-    LK_CHECK(soft_margin || isfinite(margin), 6);
+    LK_CHECK(soft_margin || (isfinite(margin) && margin >= 0.0f), 6);
     LK_CHECK(mining == LOSSKIT_MINING_HARDEST || mining == LOSSKIT_MINING_SEMIHARD, 8);
     LK_CHECK(lk_reduction_ok(reduction), 9);
     LK_CHECK(threads >= 0, 14);
@@ -474,10 +532,17 @@ int losskit_trihard(losskit_metric metric, const float *features, const int64_t 
     double *per_anchor = malloc(sizeof(double) * n);
     if (!pos || !neg || !per_anchor) { status = LOSSKIT_ERR_NOMEM; goto done; }
     /* batch hard over the upper triangle; semi-hard (or indices past float's
-     * 2^24) through whole rows */
-    status = mining == LOSSKIT_MINING_HARDEST && n < ((size_t)1 << 24)
-                 ? trihard_mine_hardest(metric, features, labels, n, d, threads, pos, neg)
-                 : trihard_mine_rows(metric, features, labels, n, d, mining, threads, pos, neg);
+     * 2^24) through whole rows; features outside the float-safe range in double */
+    if (mining == LOSSKIT_MINING_HARDEST && n < ((size_t)1 << 24))
+        status = trihard_mine_hardest(metric, features, labels, n, d, threads, pos, neg); /* checks the scale */
+    else
+        status = lk_rows_scale_safe(features, n, d) ? trihard_mine_rows(metric, features, labels, n, d, mining, threads, pos, neg)
+                                                    : TH_UNSAFE_SCALE;
+    if (status == TH_UNSAFE_SCALE) {
+        th_direct t = {.metric = metric, .mining = mining, .x = features, .labels = labels, .n = n, .d = d,
+                       .pos = pos, .neg = neg};
+        status = lk_parallel_for(n, lk_threads_for(threads, n, 16), th_direct_anchor, &t);
+    }
     if (status != LOSSKIT_OK) goto done;
     /* losses and gradients from the chosen pairs, recomputed exactly; in
      * anchor order, so the result does not depend on threads */

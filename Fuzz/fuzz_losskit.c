@@ -94,11 +94,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
             free(gy);
         }
         break; }
-    case 18: losskit_triplet(flags % 4, X, t, x, rr, dd, p1, flags & 1, red, L, G, NULL, NULL, threads); break;
+    case 18: /* margins mostly >= 0 (a negative one is refused); contrastive labels from x: mostly refused */
+        if (flags & 16) losskit_contrastive(flags % 4, X, t, x, rr, dd, (flags & 2) ? p1 : fabsf(p1), flags & 1, red, L, G,
+                                            NULL, threads);
+        else losskit_triplet(flags % 4, X, t, x, rr, dd, (flags & 2) ? p1 : fabsf(p1), flags & 1, red, L, G, NULL, NULL,
+                             threads);
+        break;
     case 19: { /* trihard with the fuzzed labels (rows of y, one per feature row) */
         size_t nr = rr < rows ? rr : rows;
         int64_t *hp = malloc(nr ? nr * 8 : 1);
-        losskit_trihard(flags % 4, X, y, nr, dd, p1, flags & 1, (flags >> 1) % 3, red, L, G, hp, NULL, threads);
+        losskit_trihard(flags % 4, X, y, nr, dd, (flags & 16) ? p1 : fabsf(p1), flags & 1, (flags >> 1) % 3, red, L, G, hp, NULL, threads);
         free(hp);
         break; }
     case 20: { /* Mahalanobis: M [dd, dd] (or a factor of k rows) from t, which may be anything */

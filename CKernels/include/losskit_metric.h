@@ -15,6 +15,21 @@ typedef enum losskit_metric {
     LOSSKIT_METRIC_COSINE = 2       /* 1 - x.y / (max(|x|, 1e-8) max(|y|, 1e-8)) */
 } losskit_metric;
 
+/* Every entry point below takes feature rows of dimension d >= 1: d = 0 (no
+ * feature, no distance) returns the dimension's status, as the Swift layer
+ * throws for it (torch.cdist returns zeros there; LossKit refuses it).
+ *
+ * Feature scale: where a row's squared norm (double) is outside
+ * [2^-100, 2^100] - |x|^2 would overflow float (|x| > ~2e19) or its products
+ * underflow - the SGEMM form cannot be used as is. The distance matrix then
+ * runs SGEMM on copies of the rows scaled by exact powers of two and a double
+ * epilogue (scratch (n + m) d more floats). The Euclidean forms' backward
+ * keeps its SGEMMs (its weights g / D and g stay normal floats at any scale);
+ * the cosine backward (weights g / (|x| |y|)) and TriHard's mining take every
+ * pair directly in double (O(n m d) scalar). Results stay within
+ * 1e-4 of float64 at any scale; a value past FLT_MAX is +inf. The aligned
+ * losses are in double throughout. */
+
 /* out[i * m + j] = metric(x_i, y_j) for x [n, d] and y [m, d], row-major.
  * Through OpenBLAS SGEMM (||x||^2 + ||y||^2 - 2 x.y for the Euclidean forms,
  * clamped at 0), single-threaded OpenBLAS calls in fixed slices spread over
@@ -62,8 +77,11 @@ int losskit_mahalanobis_factor(const float *matrix, size_t d, float *factor, siz
 /* Aligned metric-learning losses on n rows of dimension d (row i of every
  * input is one tuple). D = the metric's distance. Gradients (NULL skips)
  * have the inputs' shapes; a hinge at exactly 0 has gradient 0 (as relu).
+ * Margins are finite and >= 0 (a negative one returns its status: it would
+ * zero every term, and training would silently stop); 0 is valid.
  *
- * contrastive (Hadsell et al. 2006), same[i] = 1 for the same identity, 0 not:
+ * contrastive (Hadsell et al. 2006), same[i] = 1 for the same identity, 0 not
+ * (any other value, NaN included, returns -4: labels, not weights):
  *   squared_form = 0:  y D^2 + (1 - y) max(margin - D, 0)^2
  *   squared_form = 1:  y D^2 + (1 - y) max(margin - D^2, 0)^2          */
 int losskit_contrastive(losskit_metric metric, const float *x1, const float *x2, const float *same, size_t n, size_t d,
@@ -89,12 +107,14 @@ typedef enum losskit_mining {
 } losskit_mining;
 
 /* TriHard (batch-hard triplet, Hermans et al. 2017; reid-strong-baseline) on
- * features [n, d] with labels [n]. Per anchor: hardest positive p = argmax D
+ * features [n, d] with labels [n]; margin >= 0 unless soft_margin. Per anchor: hardest positive p = argmax D
  * over the same label (itself excluded), negative per `mining` (argmin D over
  * other labels); ties take the lowest index. Loss max(D(a,p) - D(a,n) +
  * margin, 0), or softplus(D(a,p) - D(a,n)) when soft_margin. Anchors with no
  * positive or no negative are skipped: MEAN divides by the anchors kept (all
- * skipped: 0), NONE gives them 0. grad [n, d] wrt the features.
+ * skipped: 0), NONE gives them 0; so n = 0 or 1 (or one identity) is a valid
+ * batch with loss 0 and a zero gradient, in Swift too. grad [n, d] wrt the
+ * features.
  * hardest_positive / hardest_negative [n] (NULL skips) get the chosen indices
  * (-1 when skipped). HARDEST mining computes the upper triangle only (half
  * the flops): one SSYRK for n <= 2048 (scratch n x n <= 16 MiB), else SGEMM

@@ -7,7 +7,10 @@ public enum DistanceMetric: Sendable, Hashable, CaseIterable {
     case euclidean
     /// `|x - y|^2`.
     case squaredEuclidean
-    /// `1 - x.y / (max(|x|, 1e-8) max(|y|, 1e-8))`.
+    /// `1 - x.y / (max(|x|, 1e-8) max(|y|, 1e-8))`, the 1e-8 of
+    /// `torch.nn.functional.cosine_similarity`; below 0.1 (near-parallel)
+    /// computed as `|x/|x| - y/|y||^2 / 2`, equal for unit vectors and free of
+    /// the cancellation of `1 - cos`.
     case cosine
 
     var c: losskit_metric {
@@ -28,6 +31,17 @@ public enum DistanceMetric: Sendable, Hashable, CaseIterable {
 /// is within 1e-4 relative of a float64 reference (torch.cdist's matmul path
 /// is not, for vectors that nearly coincide). Cosine distance near 0 is
 /// recomputed the same way, from the normalized difference.
+///
+/// At any feature scale: `|x|^2` overflows float past |x| ~ 2e19 (torch.cdist
+/// gives NaN for features of magnitude 3e20 one apart) and underflows below
+/// ~1e-19. When a row's squared norm (double, computed anyway) is outside
+/// `[2^-100, 2^100]`, the call runs SGEMM on copies of the rows scaled by
+/// exact powers of two and finishes in double, so entries stay within 1e-4 of
+/// float64 (a true value past `Float.greatestFiniteMagnitude` gives +inf).
+/// Inputs inside that range take the usual path, unchanged.
+///
+/// `dimension` 0 throws ``LossKitError/invalidShape(argument:shape:reason:)``
+/// (`torch.cdist` returns zeros for it; so does nothing else here).
 /// - Parameters:
 ///   - x: n x dimension values.
 ///   - dimension: the feature dimension d (>= 1).
@@ -37,15 +51,15 @@ public enum DistanceMetric: Sendable, Hashable, CaseIterable {
 /// - Returns: n x m values.
 public func pairwiseDistance(_ x: [Float], _ y: [Float], dimension: Int, metric: DistanceMetric = .euclidean,
                              execution: Execution = .default) throws -> [Float] {
-    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
+    let (_, _, count) = try distanceShapes(x.count, y.count, dimension: dimension)
     // uninitialized: the kernel writes every entry, and a large matrix is not zeroed first for nothing
-    return try [Float](unsafeUninitializedCapacity: n * m) { out, initialized in
+    return try [Float](unsafeUninitializedCapacity: count) { out, initialized in
         try x.withUnsafeBufferPointer { x in
             try y.withUnsafeBufferPointer { y in
                 try pairwiseDistance(x, y, dimension: dimension, metric: metric, into: out, execution: execution)
             }
         }
-        initialized = n * m
+        initialized = count
     }
 }
 
@@ -55,8 +69,8 @@ public func pairwiseDistance(_ x: [Float], _ y: [Float], dimension: Int, metric:
 public func pairwiseDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferPointer<Float>, dimension: Int,
                              metric: DistanceMetric = .euclidean, into out: UnsafeMutableBufferPointer<Float>,
                              execution: Execution = .default) throws {
-    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
-    try Check.output("out", out, n * m)
+    let (n, m, count) = try distanceShapes(x.count, y.count, dimension: dimension)
+    try Check.output("out", out, count)
     let threads = try execution.validatedThreads()
     if execution.backend == .portable {
         let values = Portable.pairwiseDistance(Array(x), Array(y), n: n, m: m, d: dimension, metric: metric)
@@ -83,7 +97,12 @@ public func pairwiseDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferP
 /// cancels as the forward's does, are computed directly in double from the
 /// features, so near-duplicates keep their accuracy. Bitwise identical at
 /// any thread count. For 4096 x 4096 pairs of dimension 512 it takes ~2.3x
-/// the forward's time at 1 thread.
+/// the forward's time at 1 thread. At any feature scale: the Euclidean forms'
+/// weights (`upstream / D`, `upstream`) stay normal floats however large or
+/// small the features; the cosine's (`upstream / (|x| |y|)`) do not, so
+/// features outside the float-safe range of the forward (a squared norm
+/// outside `[2^-100, 2^100]`) take every cosine pair directly in double:
+/// exact, and O(n m d) scalar work.
 ///
 /// Under a Mahalanobis metric, differentiate through its factor: with `A`
 /// from ``mahalanobisFactor(_:dimension:)``, `x' = A x` row by row, the
@@ -102,12 +121,12 @@ public func pairwiseDistance(_ x: UnsafeBufferPointer<Float>, _ y: UnsafeBufferP
 public func pairwiseDistanceGradient(_ x: [Float], _ y: [Float], dimension: Int, metric: DistanceMetric = .euclidean,
                                      distances: [Float], upstream: [Float],
                                      execution: Execution = .default) throws -> (x: [Float], y: [Float]) {
-    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
-    guard distances.count == n * m else {
+    let (n, m, count) = try distanceShapes(x.count, y.count, dimension: dimension)
+    guard distances.count == count else {
         throw LossKitError.shapeMismatch(argument: "distances", expected: "[\(n), \(m)] (x's rows by y's)",
                                          actual: "\(distances.count) values")
     }
-    guard upstream.count == n * m else {
+    guard upstream.count == count else {
         throw LossKitError.shapeMismatch(argument: "upstream", expected: "[\(n), \(m)] (x's rows by y's)",
                                          actual: "\(upstream.count) values")
     }
@@ -126,11 +145,20 @@ public func pairwiseDistanceGradient(_ x: [Float], _ y: [Float], dimension: Int,
     return (gx, gy)
 }
 
-/// n and m of feature sets with `xCount` and `yCount` values of `dimension`.
-func distanceShapes(_ xCount: Int, _ yCount: Int, dimension: Int) throws -> (Int, Int) {
-    guard dimension >= 1 else {
-        throw LossKitError.invalidParameter(argument: "dimension", value: "\(dimension)", reason: "must be >= 1")
+/// The feature dimension every distance and metric loss takes: d >= 1 (no
+/// feature, no distance: LossKit rejects d = 0, where `torch.cdist` returns
+/// zeros; the C ABI returns the argument's status) and at most `Int32.max`
+/// (BLAS's index type).
+func checkDimension(_ dimension: Int) throws {
+    guard dimension >= 1, dimension <= Int(Int32.max) else {
+        throw LossKitError.invalidShape(argument: "dimension", shape: [dimension],
+                                        reason: "feature rows need 1 ... \(Int32.max) values")
     }
+}
+
+/// n, m and n x m (checked) of feature sets with `xCount` and `yCount` values of `dimension`.
+func distanceShapes(_ xCount: Int, _ yCount: Int, dimension: Int) throws -> (n: Int, m: Int, count: Int) {
+    try checkDimension(dimension)
     guard xCount % dimension == 0 else {
         throw LossKitError.shapeMismatch(argument: "x", expected: "[n, \(dimension)]", actual: "\(xCount) values")
     }
@@ -138,10 +166,7 @@ func distanceShapes(_ xCount: Int, _ yCount: Int, dimension: Int) throws -> (Int
         throw LossKitError.shapeMismatch(argument: "y", expected: "[m, \(dimension)] (the dimension of x)", actual: "\(yCount) values")
     }
     let n = xCount / dimension, m = yCount / dimension
-    guard !n.multipliedReportingOverflow(by: m).overflow else {
-        throw LossKitError.invalidShape(argument: "y", shape: [n, m], reason: "n x m overflows")
-    }
-    return (n, m)
+    return (n, m, try Check.elementCount("distances", n, m))
 }
 
 /// The matrix of a Mahalanobis metric `d(x, y) = sqrt((x - y)^T M (x - y))`.
@@ -169,6 +194,10 @@ public enum MahalanobisMatrix: Sendable, Hashable {
 /// whose SGEMM form cancels are recomputed in double from the *original*
 /// features, so near-duplicates stay within 1e-4 relative of a float64
 /// `sqrt(diff^T M diff)`, the reference scipy and PyTorch formulas give.
+/// Transformed features outside the float-safe range go through the
+/// rescaled path of ``pairwiseDistance(_:_:dimension:metric:execution:)``;
+/// the transform `A x` itself is in float, so it must stay finite there
+/// (|A x| below ~3e38).
 /// - Parameters:
 ///   - x: n x dimension values.
 ///   - dimension: the feature dimension d (>= 1).
@@ -179,14 +208,14 @@ public enum MahalanobisMatrix: Sendable, Hashable {
 /// - Returns: n x m values.
 public func mahalanobisDistance(_ x: [Float], _ y: [Float], dimension: Int, matrix: MahalanobisMatrix,
                                 squared: Bool = false, execution: Execution = .default) throws -> [Float] {
-    let (n, m) = try distanceShapes(x.count, y.count, dimension: dimension)
+    let (n, m, count) = try distanceShapes(x.count, y.count, dimension: dimension)
     let (values, factorRows) = try validatedMahalanobis(matrix, dimension: dimension)
     let threads = try execution.validatedThreads()
     if execution.backend == .portable {
         return try Portable.mahalanobisDistance(x, y, n: n, m: m, d: dimension, matrix: values, factorRows: factorRows,
                                                 squared: squared)
     }
-    var out = [Float](repeating: 0, count: n * m)
+    var out = [Float](repeating: 0, count: count)
     let status = out.withUnsafeMutableBufferPointer { o in
         losskit_mahalanobis_distance(squared ? LOSSKIT_METRIC_SQEUCLIDEAN : LOSSKIT_METRIC_EUCLIDEAN, x, n, y, m,
                                      dimension, values, factorRows, o.baseAddress, threads)
@@ -203,11 +232,9 @@ public func mahalanobisDistance(_ x: [Float], _ y: [Float], dimension: Int, matr
 /// of this package under the Mahalanobis metric.
 /// - Returns: `factor`, `rows x d` values, and `rows`.
 public func mahalanobisFactor(_ matrix: [Float], dimension: Int) throws -> (factor: [Float], rows: Int) {
-    guard dimension >= 1 else {
-        throw LossKitError.invalidParameter(argument: "dimension", value: "\(dimension)", reason: "must be >= 1")
-    }
+    try checkDimension(dimension)
     _ = try validatedMahalanobis(.full(matrix), dimension: dimension)
-    var factor = [Float](repeating: 0, count: dimension * dimension)
+    var factor = [Float](repeating: 0, count: matrix.count) // d x d, as validated
     var rank = 0
     let status = factor.withUnsafeMutableBufferPointer { f in
         losskit_mahalanobis_factor(matrix, dimension, f.baseAddress, &rank)
@@ -229,12 +256,12 @@ func validatedMahalanobis(_ matrix: MahalanobisMatrix, dimension d: Int) throws 
         guard rows >= 1 else {
             throw LossKitError.invalidParameter(argument: "matrix.rows", value: "\(rows)", reason: "must be >= 1")
         }
-        guard a.count == rows * d else {
+        guard a.count == (try Check.elementCount("matrix", rows, d)) else {
             throw LossKitError.shapeMismatch(argument: "matrix", expected: "factor [\(rows), \(d)]", actual: "\(a.count) values")
         }
         return (a, rows)
     case let .full(m):
-        guard m.count == d * d else {
+        guard m.count == (try Check.elementCount("matrix", d, d)) else {
             throw LossKitError.shapeMismatch(argument: "matrix", expected: "[\(d), \(d)]", actual: "\(m.count) values")
         }
         if let bad = m.firstIndex(where: { !$0.isFinite }) {

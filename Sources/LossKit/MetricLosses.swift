@@ -19,9 +19,7 @@ public enum ContrastiveForm: Sendable, Hashable {
 
 /// Checks that every input is `[n, dimension]` like the first; returns n.
 func checkTuples(_ inputs: [(String, [Float])], dimension: Int) throws -> Int {
-    guard dimension >= 1 else {
-        throw LossKitError.invalidParameter(argument: "dimension", value: "\(dimension)", reason: "must be >= 1")
-    }
+    try checkDimension(dimension)
     let (firstName, first) = inputs[0]
     guard first.count % dimension == 0 else {
         throw LossKitError.shapeMismatch(argument: firstName, expected: "[n, \(dimension)]", actual: "\(first.count) values")
@@ -37,8 +35,9 @@ func checkTuples(_ inputs: [(String, [Float])], dimension: Int) throws -> Int {
 func runTupleKernel(inputs: Int, rows: Int, dimension: Int, reduction: Reduction, computeGradient: Bool,
                     threads: Int32, name: String,
                     _ call: (UnsafeMutablePointer<Float>, [UnsafeMutablePointer<Float>?], Int32) -> Int32) throws -> TupleLossResult {
-    let size = rows * dimension
-    var grads = [Float](repeating: 0, count: computeGradient ? inputs * size : 0) // all gradients, one after another
+    let size = try Check.elementCount("gradients", rows, dimension)
+    let total = try Check.elementCount("gradients", inputs, size)
+    var grads = [Float](repeating: 0, count: computeGradient ? total : 0) // all gradients, one after another
     var perRow = [Float](repeating: 0, count: max(rows, 1))
     var value: Float = 0
     let status = grads.withUnsafeMutableBufferPointer { g in
@@ -63,32 +62,38 @@ func runTupleKernel(inputs: Int, rows: Int, dimension: Int, reduction: Reduction
 ///     .distance:         y D^2 + (1 - y) max(margin - D, 0)^2
 ///     .squaredDistance:  y D^2 + (1 - y) max(margin - D^2, 0)^2
 ///
-/// with `y` 1 for the same identity and 0 otherwise, D the metric's distance
-/// between row i of `x1` and of `x2`. Gradients wrt both inputs.
+/// with `y` 1 where `same[i]` is true (the same identity) and 0 otherwise, D
+/// the metric's distance between row i of `x1` and of `x2`. Gradients wrt both
+/// inputs. The labels are `[Bool]`, as ``verificationLoss(pairLogits:sameIdentity:reduction:computeGradient:execution:)``'s:
+/// a float such as 2 is not a label (the formula would weigh the pair's D^2
+/// twice and its hinge by -1). The C entry point takes floats and returns -4
+/// for any value other than exactly 0 or 1.
 /// - Parameters:
 ///   - x1: `[n, dimension]` features, row i paired with row i of `x2`.
 ///   - x2: `[n, dimension]` features.
-///   - same: n values, 1 (same identity) or 0.
-///   - margin: default 1.
-///   - dimension: the feature dimension d.
+///   - same: n labels, true for the same identity.
+///   - margin: default 1; finite and >= 0 (a negative margin would make every
+///     dissimilar pair's term 0, silently stopping training: it throws).
+///   - dimension: the feature dimension d (>= 1).
 ///   - metric: the distance (``DistanceMetric``; default Euclidean).
 ///   - form: ``ContrastiveForm/distance`` (default) or ``ContrastiveForm/squaredDistance``.
 ///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
 ///   - computeGradient: `false` skips the backward work (no gradient is returned).
 ///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
-public func contrastiveLoss(x1: [Float], x2: [Float], same: [Float], dimension: Int, metric: DistanceMetric = .euclidean,
+public func contrastiveLoss(x1: [Float], x2: [Float], same: [Bool], dimension: Int, metric: DistanceMetric = .euclidean,
                             margin: Float = 1, form: ContrastiveForm = .distance, reduction: Reduction = .mean,
                             computeGradient: Bool = true, execution: Execution = .default) throws -> TupleLossResult {
     let n = try checkTuples([("x1", x1), ("x2", x2)], dimension: dimension)
     try Check.sameCount("same", same.count, as: "rows of x1", n)
-    try Check.finite("margin", margin)
+    try Check.nonNegative("margin", margin)
     if execution.backend == .portable {
         return Portable.tupleLoss(.contrastive(same: same, squared: form == .squaredDistance), [x1, x2], d: dimension,
                                   metric: metric, margins: (margin, 0), reduction: reduction, computeGradient: computeGradient)
     }
+    let labels: [Float] = same.map { $0 ? 1 : 0 }
     return try runTupleKernel(inputs: 2, rows: n, dimension: dimension, reduction: reduction, computeGradient: computeGradient,
                               threads: execution.validatedThreads(), name: "contrastiveLoss") { loss, g, threads in
-        losskit_contrastive(metric.c, x1, x2, same, n, dimension, margin, form == .squaredDistance ? 1 : 0, reduction.c,
+        losskit_contrastive(metric.c, x1, x2, labels, n, dimension, margin, form == .squaredDistance ? 1 : 0, reduction.c,
                             loss, g[0], g[1], threads)
     }
 }
@@ -96,7 +101,10 @@ public func contrastiveLoss(x1: [Float], x2: [Float], same: [Float], dimension: 
 /// Triplet loss on aligned rows: `max(D(a, p) - D(a, n) + margin, 0)`; with
 /// `improved: true`, the improved triplet loss of Cheng et al. (2016), which
 /// adds `D(a, p)` to pull positives in. Gradients wrt anchor, positive, negative.
-/// - Parameter margin: default 0.3 (reid-strong-baseline).
+/// - Parameter margin: default 0.3 (reid-strong-baseline); finite and >= 0.
+///   `torch.nn.TripletMarginLoss` accepts a negative margin, where every
+///   triplet whose negative is farther than its positive by more than
+///   |margin| gives 0 and no gradient; LossKit throws instead (0 stays valid).
 /// - Parameters:
 ///   - anchor: `[n, dimension]` anchors.
 ///   - positive: `[n, dimension]` positives (same identity as the anchor of their row).
@@ -112,7 +120,7 @@ public func tripletLoss(anchor: [Float], positive: [Float], negative: [Float], d
                         reduction: Reduction = .mean, computeGradient: Bool = true,
                         execution: Execution = .default) throws -> TupleLossResult {
     let n = try checkTuples([("anchor", anchor), ("positive", positive), ("negative", negative)], dimension: dimension)
-    try Check.finite("margin", margin)
+    try Check.nonNegative("margin", margin)
     if execution.backend == .portable {
         return Portable.tupleLoss(.triplet(improved: improved), [anchor, positive, negative], d: dimension, metric: metric,
                                   margins: (margin, 0), reduction: reduction, computeGradient: computeGradient)
@@ -127,15 +135,16 @@ public func tripletLoss(anchor: [Float], positive: [Float], negative: [Float], d
 /// Quadruplet loss (Chen et al. 2017):
 /// `max(D(a,p) - D(a,n1) + margin1, 0) + max(D(a,p) - D(n1,n2) + margin2, 0)`,
 /// with n2 of an identity different from n1's. Gradients wrt all four inputs.
-/// - Parameters: margins default 1 and 0.5.
+/// - Parameters: margins default 1 and 0.5, each finite and >= 0 (a negative
+///   margin throws, as for ``tripletLoss(anchor:positive:negative:dimension:metric:margin:improved:reduction:computeGradient:execution:)``).
 public func quadrupletLoss(anchor: [Float], positive: [Float], negative1: [Float], negative2: [Float], dimension: Int,
                            metric: DistanceMetric = .euclidean, margin1: Float = 1, margin2: Float = 0.5,
                            reduction: Reduction = .mean, computeGradient: Bool = true,
                            execution: Execution = .default) throws -> TupleLossResult {
     let n = try checkTuples([("anchor", anchor), ("positive", positive), ("negative1", negative1), ("negative2", negative2)],
                             dimension: dimension)
-    try Check.finite("margin1", margin1)
-    try Check.finite("margin2", margin2)
+    try Check.nonNegative("margin1", margin1)
+    try Check.nonNegative("margin2", margin2)
     if execution.backend == .portable {
         return Portable.tupleLoss(.quadruplet, [anchor, positive, negative1, negative2], d: dimension, metric: metric,
                                   margins: (margin1, margin2), reduction: reduction, computeGradient: computeGradient)
@@ -165,7 +174,11 @@ public enum NegativeMining: Sendable, Hashable {
 /// see ``NegativeMining``); ties take the lowest index. Its loss is
 /// `max(D(a,p) - D(a,n) + margin, 0)`, or `softplus(D(a,p) - D(a,n))` when
 /// `margin` is nil (soft margin). Anchors with no positive or no negative are
-/// skipped: `.mean` averages over the rest (0 if none remain).
+/// skipped: `.mean` averages over the rest, and a batch where none remain -
+/// one sample, or a single identity - gives 0 and a zero gradient (as
+/// pytorch-metric-learning's miners do; reid-strong-baseline's
+/// `hard_example_mining` assumes P x K batches and raises on them). The C ABI
+/// follows the same rule.
 ///
 /// The C path never holds the N x N distance matrix past 2048 rows. With
 /// batch-hard mining it uses the matrix's symmetry: up to 2048 rows one
@@ -179,8 +192,9 @@ public enum NegativeMining: Sendable, Hashable {
 /// - Parameters:
 ///   - features: `[n, dimension]`.
 ///   - labels: n identity labels.
-///   - margin: default 0.3; nil selects the soft margin.
-///   - dimension: the feature dimension d.
+///   - margin: default 0.3, finite and >= 0 (a negative margin throws); nil
+///     selects the soft margin.
+///   - dimension: the feature dimension d (>= 1).
 ///   - metric: the distance (``DistanceMetric``; default Euclidean).
 ///   - mining: how each anchor's negative is picked (``NegativeMining``; default the hardest).
 ///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
@@ -202,10 +216,7 @@ public func triHard(features: [Float], labels: [Int], dimension: Int, metric: Di
     throws -> (result: TupleLossResult, hardestPositive: [Int], hardestNegative: [Int]) {
     let n = try checkTuples([("features", features)], dimension: dimension)
     try Check.sameCount("labels", labels.count, as: "rows of features", n)
-    guard n >= 2 else {
-        throw LossKitError.invalidShape(argument: "features", shape: [n, dimension], reason: "TriHard needs at least 2 samples")
-    }
-    if let margin { try Check.finite("margin", margin) }
+    if let margin { try Check.nonNegative("margin", margin) }
     if execution.backend == .portable {
         return Portable.triHard(features, labels, d: dimension, metric: metric, margin: margin, mining: mining,
                                 reduction: reduction, computeGradient: computeGradient, threads: execution.resolvedThreads)

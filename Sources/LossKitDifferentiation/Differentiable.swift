@@ -293,14 +293,14 @@ public func _vjpMultiBoxLoss(_ loc: [Float], conf: [Float], priors: [Float], tru
 // MARK: - Re-identification
 
 /// Differentiable `LossKit.contrastiveLoss(x1:x2:same:dimension:metric:margin:form:reduction:computeGradient:execution:)`.
-public func contrastiveLoss(_ x1: [Float], _ x2: [Float], same: [Float], dimension: Int,
+public func contrastiveLoss(_ x1: [Float], _ x2: [Float], same: [Bool], dimension: Int,
                             metric: DistanceMetric = .euclidean, margin: Float = 1, form: ContrastiveForm = .distance,
                             reduction: Reduction = .mean) -> Float {
     (try? LossKit.contrastiveLoss(x1: x1, x2: x2, same: same, dimension: dimension, metric: metric, margin: margin,
                                   form: form, reduction: reduction, computeGradient: false).value) ?? .nan
 }
 @derivative(of: contrastiveLoss, wrt: (x1, x2))
-public func _vjpContrastiveLoss(_ x1: [Float], _ x2: [Float], same: [Float], dimension: Int, metric: DistanceMetric,
+public func _vjpContrastiveLoss(_ x1: [Float], _ x2: [Float], same: [Bool], dimension: Int, metric: DistanceMetric,
                                 margin: Float, form: ContrastiveForm, reduction: Reduction)
     -> (value: Float, pullback: (Float) -> (FloatTangent, FloatTangent)) {
     let r = fusedTupleVJP(counts: [x1.count, x2.count]) {

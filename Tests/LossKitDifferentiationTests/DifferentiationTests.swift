@@ -79,7 +79,7 @@ final class DifferentiationTests: XCTestCase {
 
     func testMetric() throws {
         let a = values(12, seed: 7), b = values(12, seed: 8), c = values(12, seed: 9), d = values(12, seed: 10)
-        let y: [Float] = [1, 0, 1]
+        let y = [true, false, true]
         let (g1, g2) = gradient(at: a, b) { x1, x2 in contrastiveLoss(x1, x2, same: y, dimension: 4) }
         let fc = try LossKit.contrastiveLoss(x1: a, x2: b, same: y, dimension: 4).gradients!
         XCTAssert(g1.base == fc[0] && g2.base == fc[1])

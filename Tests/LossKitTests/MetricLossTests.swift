@@ -23,7 +23,7 @@ struct MetricLossTests {
         for exec in Self.backends {
             for g in try Golden.cases("contrastive") {
                 let x1 = g.input("x1")
-                let r = try contrastiveLoss(x1: x1.floats, x2: g.input("x2").floats, same: g.input("same").floats,
+                let r = try contrastiveLoss(x1: x1.floats, x2: g.input("x2").floats, same: g.input("same").floats.map { $0 == 1 },
                                             dimension: x1.shape[1], metric: Self.metric(g.string("metric")),
                                             margin: g.float("margin")!, form: g.string("form") == "squared_distance" ? .squaredDistance : .distance,
                                             execution: exec)
@@ -55,7 +55,7 @@ struct MetricLossTests {
         for metric in DistanceMetric.allCases {
             for form in [ContrastiveForm.distance, .squaredDistance] {
                 out.append(("contrastive \(metric) \(form)", 2, { x, e, r, g in
-                    let same = (0..<(x[0].count / d)).map { Float($0 % 2) }
+                    let same = (0..<(x[0].count / d)).map { $0 % 2 == 1 }
                     return try contrastiveLoss(x1: x[0], x2: x[1], same: same, dimension: d, metric: metric,
                                                margin: metric == .cosine ? 0.8 : 4, form: form, reduction: r, computeGradient: g, execution: e)
                 }))
@@ -112,7 +112,7 @@ struct MetricLossTests {
     func badInput() {
         #expect(throws: LossKitError.self) { try tripletLoss(anchor: [1, 2], positive: [1, 2, 3], negative: [1, 2], dimension: 2) }
         #expect(throws: LossKitError.self) { try tripletLoss(anchor: [1, 2], positive: [1, 2], negative: [1, 2], dimension: 2, margin: .nan) }
-        #expect(throws: LossKitError.self) { try contrastiveLoss(x1: [1, 2], x2: [1, 2], same: [1, 0], dimension: 2) }
+        #expect(throws: LossKitError.self) { try contrastiveLoss(x1: [1, 2], x2: [1, 2], same: [true, false], dimension: 2) }
         #expect(throws: LossKitError.self) { try quadrupletLoss(anchor: [1], positive: [1], negative1: [1], negative2: [1], dimension: 0) }
         var loss: Float = -1
         #expect(losskit_triplet(LOSSKIT_METRIC_EUCLIDEAN, nil, [1], [1], 1, 1, 0.3, 0, LOSSKIT_REDUCTION_SUM, &loss, nil, nil, nil, 1) == -2)

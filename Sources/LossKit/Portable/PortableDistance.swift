@@ -29,8 +29,25 @@ extension Portable {
         switch metric {
         case .euclidean: return max(d2, 1e-12).squareRoot()
         case .squaredEuclidean: return d2
-        case .cosine: return 1 - dot / (max(nx.squareRoot(), 1e-8) * max(ny.squareRoot(), 1e-8))
+        case .cosine:
+            return cosineDistance(dot: dot, nx.squareRoot(), ny.squareRoot(), count: d) { k in (Double(x[i * d + k]), Double(y[j * d + k])) }
         }
+    }
+
+    /// `1 - dot / (max(nx, 1e-8) max(ny, 1e-8))`; near-parallel (below 0.1),
+    /// where that cancels even in Double (norms 3e20 at distance 1: 1e-41
+    /// comes out 0), `|u/nx - v/ny|^2 / 2` from the d pairs `pair(k)`, the
+    /// same for unit vectors, as the C path computes it.
+    static func cosineDistance(dot: Double, _ nx: Double, _ ny: Double, count: Int,
+                               _ pair: (Int) -> (Double, Double)) -> Double {
+        let value = 1 - dot / (max(nx, 1e-8) * max(ny, 1e-8))
+        guard value < 0.1, nx >= 1e-8, ny >= 1e-8 else { return value }
+        var s = 0.0
+        for k in 0..<count {
+            let (a, b) = pair(k)
+            s += (a / nx - b / ny) * (a / nx - b / ny)
+        }
+        return s / 2
     }
 
     /// The gradients of sum_ij upstream[i, j] D(x_i, y_j), pair by pair in Double.

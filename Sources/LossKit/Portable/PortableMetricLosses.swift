@@ -2,7 +2,7 @@ import Foundation
 
 extension Portable {
     enum TupleKind {
-        case contrastive(same: [Float], squared: Bool)
+        case contrastive(same: [Bool], squared: Bool)
         case triplet(improved: Bool)
         case quadruplet
     }
@@ -23,7 +23,7 @@ extension Portable {
             let dot = zip(a, b).reduce(0) { $0 + $1.0 * $1.1 }
             let nu = a.reduce(0) { $0 + $1 * $1 }.squareRoot(), nv = b.reduce(0) { $0 + $1 * $1 }.squareRoot()
             let cu = max(nu, 1e-8), cv = max(nv, 1e-8)
-            let dist = 1 - dot / (cu * cv)
+            let dist = cosineDistance(dot: dot, nu, nv, count: a.count) { (a[$0], b[$0]) }
             // d/du of -dot/(cu cv): -v/(cu cv) + dot u / (cu^2 cv |u|) where |u| > 1e-8
             let gu = a.indices.map { k in -b[k] / (cu * cv) + (nu > 1e-8 ? dot * a[k] / (cu * cu * cv * nu) : 0) }
             let gv = b.indices.map { k in -a[k] / (cu * cv) + (nv > 1e-8 ? dot * b[k] / (cu * cv * cv * nv) : 0) }
@@ -47,7 +47,7 @@ extension Portable {
             switch kind {
             case let .contrastive(same, squared):
                 let (dist, gu, gv) = distance(metric, row(0, i), row(1, i))
-                let y = Double(same[i])
+                let y: Double = same[i] ? 1 : 0
                 var dLdD: Double
                 if squared {
                     let s = dist * dist, h = max(m1 - s, 0)
