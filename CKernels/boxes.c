@@ -25,21 +25,42 @@ static inline void box_corners(losskit_box_format format, const float *b, float 
     }
 }
 
+static inline bool box_breaks_rule(losskit_box_format format, const float *x) {
+    return format == LOSSKIT_BOX_XYXY ? (x[2] < x[0] || x[3] < x[1]) : (x[2] < 0.0f || x[3] < 0.0f);
+}
+
+#if LK_X86
+#include <immintrin.h>
+/* Whether any of boxes [0, n) breaks the rule, two boxes a vector: each
+ * float against the one 2 later (xyxy: lanes 0, 1, 4, 5 are x2 < x1,
+ * y2 < y1) or against 0 (lanes 2, 3, 6, 7: w < 0, h < 0). Scanning a
+ * 100k-box set before the IoU matrix costs ~0.02 ms from the cache, ~0.05
+ * from memory (a scalar loop: 0.06 either way). */
+__attribute__((target("avx2"))) static bool any_bad_box_avx2(losskit_box_format format, const float *b, size_t n) {
+    const size_t len = 4 * n;
+    __m256 acc = _mm256_setzero_ps();
+    size_t i = 0;
+    if (format == LOSSKIT_BOX_XYXY) {
+        for (; i + 10 <= len; i += 8)
+            acc = _mm256_or_ps(acc, _mm256_cmp_ps(_mm256_loadu_ps(b + i + 2), _mm256_loadu_ps(b + i), _CMP_LT_OQ));
+    } else {
+        for (; i + 8 <= len; i += 8)
+            acc = _mm256_or_ps(acc, _mm256_cmp_ps(_mm256_loadu_ps(b + i), _mm256_setzero_ps(), _CMP_LT_OQ));
+    }
+    bool bad = (_mm256_movemask_ps(acc) & (format == LOSSKIT_BOX_XYXY ? 0x33 : 0xCC)) != 0;
+    for (size_t k = i / 4; k < n && !bad; k++) bad = box_breaks_rule(format, b + 4 * k);
+    return bad;
+}
+#endif
+
 size_t lk_first_bad_box(losskit_box_format format, const float *b, size_t n) {
     if (n == 0) return 0;
-    /* branch-free over the floats first (it vectorizes: a 100k-box set costs
-     * a few microseconds); the box's index only if one breaks the rule */
-    const size_t len = 4 * n;
-    unsigned bad = 0;
-    if (format == LOSSKIT_BOX_XYXY)
-        for (size_t j = 0; j + 2 < len; j++) bad |= (unsigned)((j & 2) == 0) & (unsigned)(b[j + 2] < b[j]);
-    else
-        for (size_t j = 0; j < len; j++) bad |= (unsigned)((j & 2) != 0) & (unsigned)(b[j] < 0.0f);
-    if (!bad) return n;
-    for (size_t i = 0; i < n; i++) {
-        const float *x = b + 4 * i;
-        if (format == LOSSKIT_BOX_XYXY ? (x[2] < x[0] || x[3] < x[1]) : (x[2] < 0.0f || x[3] < 0.0f)) return i;
-    }
+#if LK_X86
+    /* the usual answer (none) at vector speed; the index only if one breaks the rule */
+    if (lk_isa_path() != LOSSKIT_ISA_SCALAR && !any_bad_box_avx2(format, b, n)) return n;
+#endif
+    for (size_t i = 0; i < n; i++)
+        if (box_breaks_rule(format, b + 4 * i)) return i;
     return n;
 }
 
