@@ -128,16 +128,22 @@ struct DetectionBoxTests {
         }
     }
 
-    @Test("gradient check: finite differences")
-    func gradientCheck() throws {
-        var rng = SeededRandom(seed: 9)
+    /// `count` overlapping (prediction, target) pairs with sides in [3, 12], for finite differences.
+    static func overlappingPairs(seed: UInt64, count: Int) -> (p: [Float], t: [Float]) {
+        var rng = SeededRandom(seed: seed)
         var p: [Float] = [], t: [Float] = []
-        for _ in 0..<12 {
+        for _ in 0..<count {
             let x = Float.random(in: 0...20, using: &rng), y = Float.random(in: 0...20, using: &rng)
             p += [x, y, x + Float.random(in: 3...12, using: &rng), y + Float.random(in: 3...12, using: &rng)]
             let dx = Float.random(in: -4...4, using: &rng), dy = Float.random(in: -4...4, using: &rng)
             t += [x + dx, y + dy, x + dx + Float.random(in: 3...12, using: &rng), y + dy + Float.random(in: 3...12, using: &rng)]
         }
+        return (p, t)
+    }
+
+    @Test("gradient check: finite differences")
+    func gradientCheck() throws {
+        let (p, t) = Self.overlappingPairs(seed: 9, count: 12)
         for (_, kind) in Self.lossOps where kind != .complete {
             for exec in [Execution.portable, .default] {
                 let analytic = try boxIoULoss(kind, predictions: p, targets: t, reduction: .none, execution: exec).gradient!
