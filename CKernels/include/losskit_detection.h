@@ -89,7 +89,9 @@ int losskit_ssd_decode(const float *loc, const float *priors_cxcywh, size_t n,
  * the later keeps it); every other prior takes its best truth (first on
  * ties) if IoU >= threshold; the rest are background. Writes, per prior,
  * matched_index (-1 = background) and conf_target (0 = background, else
- * label + 1). Truths must be well-formed (x1 <= x2, y1 <= y2, finite). */
+ * label + 1). Truths must be well-formed (x1 <= x2, y1 <= y2, finite: -1);
+ * priors follow the box rule (-4). The IoU is float32 torchvision's, in its
+ * operation order, so near-ties pick the prior ssd.pytorch picks. */
 int losskit_ssd_match(const float *truths_xyxy, const int64_t *labels, size_t num_truths,
                       const float *priors_cxcywh, size_t num_priors, float threshold,
                       int64_t *matched_index, int64_t *conf_target);
@@ -105,7 +107,8 @@ int losskit_ssd_match(const float *truths_xyxy, const int64_t *labels, size_t nu
  * background CE (positives count 0; ties by prior index); both divided by
  * N, the batch's positive count (N = 0: losses 0, gradients 0). Outputs:
  * loss_loc, loss_conf (one float each), grad_loc [B, P, 4], grad_conf
- * [B, P, C] (NULL skips), conf_target [B, P] (NULL skips). */
+ * [B, P, C] (NULL skips), conf_target [B, P] (NULL skips). Priors follow
+ * the box rule (-6); truths as in ssd_match (-7). */
 int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, size_t num_priors, size_t classes,
                           const float *priors_cxcywh, const float *truths_xyxy, const int64_t *labels,
                           const size_t *truth_counts, float threshold, float neg_pos_ratio, float v0, float v1,

@@ -94,6 +94,10 @@ public func ssdDecode(loc: [Float], priors: [Float], variances: (Float, Float) =
 /// 2. Every other prior takes its best ground truth (first on ties) if their
 ///    IoU is at least `threshold`.
 /// 3. The rest are background.
+///
+/// The IoU is float32 torchvision `box_iou`'s, in its operation order, on
+/// both backends: where two priors tie in exact arithmetic the rounding
+/// decides, and LossKit picks the prior ssd.pytorch picks.
 /// - Parameters:
 ///   - truths: ground-truth boxes, corner form (validated: finite, x1 <= x2, y1 <= y2).
 ///   - labels: one 0-based class per truth.
