@@ -241,6 +241,24 @@ struct DetectionRulesTests {
                 }
             }
         }
+        // the kernels' vector scan: a bad box at every position of a longer set, in x or in y, every format and ISA
+        var rng = SeededRandom(seed: 53)
+        let many = DetectionBoxTests.randomBoxes(37, sides: 0...5, using: &rng)
+        for format in BoxFormat.allCases {
+            try forEachISA { isa in
+                for i in 0..<37 {
+                    for axis in 0..<2 {
+                        var boxes = Self.inFormat(many, format)
+                        if format == .xyxy { boxes[4 * i + 2 + axis] = boxes[4 * i + axis] - 0.25 } else { boxes[4 * i + 2 + axis] = -0.25 }
+                        Self.expectBadBox("boxes2", i, "\(format) \(isaName(isa)) box \(i) axis \(axis)") {
+                            _ = try boxIoUMatrix(Self.inFormat(many, format), boxes, format: format)
+                        }
+                    }
+                }
+                let count = try boxIoUMatrix(Self.inFormat(many, format), Self.inFormat(many, format), format: format).count
+                #expect(count == 37 * 37)
+            }
+        }
         let bad: [Float] = [0, 0, 2, 2, 3, 1, 1, 4]
         for exec in Self.backends {
             Self.expectBadBox("boxes", 1, "nms \(exec.backend)") {
