@@ -40,20 +40,18 @@ V_INLINE vf VFN(iou_vec)(const VFN(row_box) *a, const col_soa *s, size_t j, cons
     vf ih = v_clamp0_bits(v_fnma(v_max(a->y1, by1), a->one, v_min(a->y2, by2)));
     vf inter = v_mul(iw, ih);
     vf uni = v_sub(v_add(a->area, LOAD(area)), inter);
-    vm nonempty = vm_nonzero(uni); /* 0 / 0 in torchvision: 0 here */
+    vm nonempty = vm_nonzero(uni); /* 0 / 0 in torchvision: that term is 0 here */
 #if LK_SIMD == 512
     vf r = _mm512_maskz_div_ps(nonempty, inter, uni); /* zero where empty, in the division */
-    const bool zeroed = kind == LOSSKIT_IOU; /* nothing added to r below */
 #else
-    vf r = v_div(inter, uni);
-    const bool zeroed = false;
+    vf r = v_zero_unless(nonempty, v_div(inter, uni));
 #endif
     if (kind != LOSSKIT_IOU) {
         vf cw = v_max(v_zero(), v_sub(v_max(a->x2, bx2), v_min(a->x1, bx1)));
         vf ch = v_max(v_zero(), v_sub(v_max(a->y2, by2), v_min(a->y1, by1)));
         if (kind == LOSSKIT_GIOU) {
             vf C = v_mul(cw, ch);
-            r = v_sub(r, v_div(v_sub(C, uni), C));
+            r = v_sub(r, v_zero_unless(vm_nonzero(C), v_div(v_sub(C, uni), C)));
         } else {
             vf c2 = v_fma(cw, cw, v_fma(ch, ch, v_set(1e-7f)));
             vf dx = v_mul(v_set(0.5f), v_sub(a->cx, LOAD(cx)));
@@ -61,7 +59,6 @@ V_INLINE vf VFN(iou_vec)(const VFN(row_box) *a, const col_soa *s, size_t j, cons
             r = v_sub(r, v_div(v_fma(dx, dx, v_mul(dy, dy)), c2));
         }
     }
-    if (!zeroed) r = v_zero_unless(nonempty, r);
     if (nan_cols) r = v_add(r, v_add(a->nan, LOAD(nan))); /* a NaN coordinate poisons its pairs */
 #undef LOAD
     return r;
@@ -74,10 +71,10 @@ V_INLINE void VFN(iou_rows_impl)(const iou_job *job, size_t r0, size_t r1, const
                                  const bool nan_cols) {
     const size_t m = job->m, full = m - m % VW, rest = m % VW;
     const col_soa cols = job->cols, *s = &cols; /* a copy: the stores to out cannot alias it */
-    const float *boxes1 = job->boxes1;
     float *const out0 = job->out;
     for (size_t i = r0; i < r1; i++) {
-        const float *b = boxes1 + 4 * i;
+        float b[4];
+        row_corners(job, i, b);
         float *out = out0 + i * m;
         const bool row_nan = box_has_nan(b);
         if (row_nan && !nan_cols) {
@@ -141,17 +138,21 @@ V_INLINE vf VFN(iou_vec_pos)(const VFN(row_box) *a, const col_soa *s, size_t j) 
  * measured +0.07 ms at 100k x 100): `stream` and `cols_pos` are constants
  * where this is inlined, and the row-by-row work is the row box, one
  * integer test and the vector that joins two rows. */
-V_INLINE void VFN(iou_flat_run)(const iou_job *job, size_t r0, size_t r1, const bool stream, const bool cols_pos) {
+V_INLINE void VFN(iou_flat_run)(const iou_job *job, size_t r0, size_t r1, const bool stream, const bool cols_pos,
+                                const bool xyxy) {
     enum { ahead = 1024 }; /* floats: 4 KiB */
     const size_t m = job->m;
     const float *boxes1 = job->boxes1;
+    float corners[4];
+    /* row i's box as corners: as given (xyxy, a constant here: nothing added to the row's work), or converted */
+#define ROW_BOX(i) (xyxy ? boxes1 + 4 * (i) : (row_corners(job, (i), corners), corners))
     float *o = job->out + r0 * m;
     const float *const end = job->out + r1 * m;
     col_soa cols = job->cols; /* a copy: the stores to out cannot alias it */
     const col_soa *const s = &cols;
     /* the row's first j columns go before the first boundary (j < VW <= m) */
     size_t j = (((uintptr_t)0 - (uintptr_t)o) & (sizeof(float) * VW - 1)) / sizeof(float);
-    VFN(row_box) a = VFN(row_box_of)(boxes1 + 4 * r0, false);
+    VFN(row_box) a = VFN(row_box_of)(ROW_BOX(r0), false);
     bool row_ok = VFN(row_area_ok)(&a), all_rows_ok = row_ok; /* no NaN row if all_rows_ok */
     bool ok = cols_pos && row_ok;
     if (j) v_store_first(o, VFN(iou_vec)(&a, s, 0, true, j, LOSSKIT_IOU, false), j);
@@ -183,7 +184,7 @@ V_INLINE void VFN(iou_flat_run)(const iou_job *job, size_t r0, size_t r1, const 
             if (k) v_store_first(o, VFN(iou_vec)(&a, s, j, true, k, LOSSKIT_IOU, false), k);
             break;
         }
-        const VFN(row_box) next = VFN(row_box_of)(boxes1 + 4 * (i + 1), false);
+        const VFN(row_box) next = VFN(row_box_of)(ROW_BOX(i + 1), false);
         const bool next_row_ok = VFN(row_area_ok)(&next), next_ok = cols_pos && next_row_ok;
         all_rows_ok &= next_row_ok;
         if (k) {
@@ -206,7 +207,8 @@ V_INLINE void VFN(iou_flat_run)(const iou_job *job, size_t r0, size_t r1, const 
     /* a row box with a NaN coordinate (its area is NaN): NaN for its whole row, as the row path */
     if (!all_rows_ok)
         for (size_t i = r0; i < r1; i++)
-            if (box_has_nan(boxes1 + 4 * i)) fill_nan(job->out + i * m, m);
+            if (box_has_nan(ROW_BOX(i))) fill_nan(job->out + i * m, m);
+#undef ROW_BOX
 }
 
 /* Rows r0 .. r1 of plain IoU, no NaN column, m >= VW (see iou_flat_run).
@@ -217,14 +219,21 @@ V_INLINE void VFN(iou_flat_run)(const iou_job *job, size_t r0, size_t r1, const 
  * 100k x 100 on Zen 4, 2 threads: 0.93-1.04 ms against 1.09-1.10 all
  * streamed and 1.11 all ordinary; one thread gains nothing stable from it
  * (1.73-2.02 ms against 1.71-1.86 all streamed). */
-V_INLINE void VFN(iou_flat)(const iou_job *job, size_t r0, size_t r1) {
+V_INLINE void VFN(iou_flat_fmt)(const iou_job *job, size_t r0, size_t r1, const bool xyxy) {
     if (job->stream && (!job->half_stream || r0 / job->rows_per_task % 2 == 0)) {
-        if (job->cols_pos) VFN(iou_flat_run)(job, r0, r1, true, true);
-        else VFN(iou_flat_run)(job, r0, r1, true, false);
+        if (job->cols_pos) VFN(iou_flat_run)(job, r0, r1, true, true, xyxy);
+        else VFN(iou_flat_run)(job, r0, r1, true, false, xyxy);
     } else {
-        if (job->cols_pos) VFN(iou_flat_run)(job, r0, r1, false, true);
-        else VFN(iou_flat_run)(job, r0, r1, false, false);
+        if (job->cols_pos) VFN(iou_flat_run)(job, r0, r1, false, true, xyxy);
+        else VFN(iou_flat_run)(job, r0, r1, false, false, xyxy);
     }
+}
+
+/* Rows given as corners run the loop as it was (no conversion code in it);
+ * the other formats convert each row box as it is loaded. */
+V_INLINE void VFN(iou_flat)(const iou_job *job, size_t r0, size_t r1) {
+    if (job->format == LOSSKIT_BOX_XYXY) VFN(iou_flat_fmt)(job, r0, r1, true);
+    else VFN(iou_flat_fmt)(job, r0, r1, false);
 }
 
 V_TARGET static void VFN(iou_rows)(const iou_job *job, size_t r0, size_t r1) {

@@ -46,6 +46,9 @@ typedef struct {
     bool areas_ok; /* every area is finite and >= 0 */
 } lk_box_soa;
 lk_box_soa lk_box_soa_fill(const float *boxes, size_t m, float *soa);
+/* The first of n boxes in `format` that breaks the box rule (x2 < x1 or
+ * y2 < y1; w < 0 or h < 0), or n (see losskit_detection.h). */
+size_t lk_first_bad_box(losskit_box_format format, const float *boxes, size_t n);
 int lk_box_iou_from_soa(losskit_iou_kind kind, const float *boxes1, size_t n, const float *boxes2, lk_box_soa cols,
                         float *out, int threads);
 /* losskit_box_iou_matrix for callers that read the matrix back at once: its

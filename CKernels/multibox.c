@@ -22,6 +22,8 @@ int losskit_ssd_encode(const float *matched_xyxy, const float *priors_cxcywh, si
     LK_CHECK(isfinite(v0) && v0 > 0.0f, 4);
     LK_CHECK(isfinite(v1) && v1 > 0.0f, 5);
     LK_CHECK(loc != NULL || n == 0, 6);
+    LK_CHECK(lk_first_bad_box(LOSSKIT_BOX_XYXY, matched_xyxy, n) == n, 1);
+    LK_CHECK(lk_first_bad_box(LOSSKIT_BOX_CXCYWH, priors_cxcywh, n) == n, 2);
     for (size_t i = 0; i < n; i++) encode_one(matched_xyxy + 4 * i, priors_cxcywh + 4 * i, v0, v1, loc + 4 * i);
     return LOSSKIT_OK;
 }
@@ -34,6 +36,7 @@ int losskit_ssd_decode(const float *loc, const float *priors_cxcywh, size_t n,
     LK_CHECK(isfinite(v0) && v0 > 0.0f, 4);
     LK_CHECK(isfinite(v1) && v1 > 0.0f, 5);
     LK_CHECK(boxes_xyxy != NULL || n == 0, 6);
+    LK_CHECK(lk_first_bad_box(LOSSKIT_BOX_CXCYWH, priors_cxcywh, n) == n, 2);
     for (size_t i = 0; i < n; i++) {
         const float *l = loc + 4 * i, *p = priors_cxcywh + 4 * i;
         float cx = p[0] + l[0] * v0 * p[2], cy = p[1] + l[1] * v0 * p[3];
@@ -159,6 +162,7 @@ int losskit_ssd_match(const float *truths_xyxy, const int64_t *labels, size_t nu
     LK_CHECK(conf_target != NULL || num_priors == 0, 8);
     LK_CHECK(boxes_well_formed(truths_xyxy, num_truths), 1);
     for (size_t t = 0; t < num_truths; t++) LK_CHECK(labels[t] >= 0 && labels[t] < INT64_MAX, 2);
+    LK_CHECK(lk_first_bad_box(LOSSKIT_BOX_CXCYWH, priors_cxcywh, num_priors) == num_priors, 4);
     float *scratch = malloc(sizeof(float) * (4 * num_priors + cells + 2 * num_priors + num_truths + 1));
     if (!scratch) return LOSSKIT_ERR_NOMEM;
     float *corners = scratch, *iou = scratch + 4 * num_priors, *best = iou + cells, *best_truth = best + num_priors;
@@ -298,10 +302,14 @@ typedef struct {
     _Atomic int status; /* a task's failure (out of memory), for the caller */
 } image_job;
 
-/* Hard negatives an image with `pos` positives among P priors takes. */
+/* Hard negatives an image with `pos` positives among P priors takes, as
+ * ssd.pytorch: num_neg = clamp(negpos_ratio * num_pos, max = P - 1) is a
+ * float32 tensor (the int64 count promoted), and `idx_rank < num_neg`
+ * keeps every rank below it: ceil of the float product (ratio 2.5, 31
+ * positives: 77.5, 78 negatives), at most P - 1. */
 static size_t negatives_for(float neg_pos_ratio, size_t pos, size_t P) {
-    double want = (double)neg_pos_ratio * (double)pos;
-    return want >= (double)(P - 1) ? P - 1 : (size_t)want;
+    const float want = neg_pos_ratio * (float)pos; /* one rounding, in float, as torch */
+    return want >= (float)(P - 1) ? P - 1 : (size_t)ceilf(want);
 }
 
 /* Image b, start to end but for the confidence loss: the background CE of
@@ -405,6 +413,7 @@ int losskit_multibox_loss(const float *loc, const float *conf, size_t batch, siz
     LK_CHECK(loss_loc != NULL, 14);
     LK_CHECK(loss_conf != NULL, 15);
     LK_CHECK(threads >= 0, 19);
+    LK_CHECK(lk_first_bad_box(LOSSKIT_BOX_CXCYWH, priors_cxcywh, num_priors) == num_priors, 6);
     LK_CHECK(boxes_well_formed(truths_xyxy, total_truths), 7);
     for (size_t t = 0; t < total_truths; t++) LK_CHECK(labels[t] >= 0 && (uint64_t)labels[t] + 1 < classes, 8);
 
@@ -534,6 +543,7 @@ int losskit_nms(const float *boxes_xyxy, const float *scores, size_t n, float io
     LK_CHECK(!isnan(iou_threshold), 4);
     LK_CHECK(keep != NULL || n == 0, 5);
     LK_CHECK(kept != NULL, 6);
+    LK_CHECK(lk_first_bad_box(LOSSKIT_BOX_XYXY, boxes_xyxy, n) == n, 1);
     *kept = 0;
     if (n == 0) return LOSSKIT_OK;
     scored *order = malloc(sizeof(scored) * n);

@@ -19,6 +19,20 @@ static float pick(const uint8_t **d, size_t *n) {
     if ((u & 0xff) < 40) return specials[(u >> 8) % 15];
     float f; memcpy(&f, &u, 4); return f;
 }
+/* Boxes made to follow the box rule (x2 >= x1, y2 >= y1; w, h >= 0) for
+ * format f, so that the box kernels get past their argument checks. */
+static void follow_box_rule(float *b, size_t nbox, int f) {
+    for (size_t i = 0; i < nbox; i++) {
+        float *x = b + 4 * i;
+        if (f == 0) {
+            if (x[2] < x[0]) { float s = x[0]; x[0] = x[2]; x[2] = s; }
+            if (x[3] < x[1]) { float s = x[1]; x[1] = x[3]; x[3] = s; }
+        } else {
+            x[2] = fabsf(x[2]);
+            x[3] = fabsf(x[3]);
+        }
+    }
+}
 int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     if (n < 8) return 0;
     uint8_t weighted = (d[3] >> 4) & 1; /* the elementwise losses' per-element weights */
@@ -62,9 +76,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     case 11: losskit_softmax_focal(X, y, rows, classes, p1, p2, -100, red, L, G, threads); break;
     case 12: { /* matrices: n x m pairs out of x; out is the loss buffer, checked against its size */
         size_t m = nb1 ? (total / 4) / (nb1 ? nb1 : 1) : 0;
-        if (nb1 * m <= total) losskit_box_iou_matrix(flags % 5, x, nb1, t, m, loss, threads);
+        if (flags & 64) { follow_box_rule(x, nb1, (flags >> 3) % 4); follow_box_rule(t, m, (flags >> 3) % 4); }
+        if (nb1 * m <= total) losskit_box_iou_matrix(flags % 5, (flags >> 3) % 4, x, nb1, t, m, loss, threads);
         break; }
-    case 13: losskit_box_iou_loss(flags % 5, X, t, total / 4, fabsf(p1), red, L, G, threads); break;
+    case 13:
+        if (flags & 64) { follow_box_rule(x, total / 4, (flags >> 3) % 4); follow_box_rule(t, total / 4, (flags >> 3) % 4); }
+        losskit_box_iou_loss(flags % 5, (flags >> 3) % 4, X, t, total / 4, fabsf(p1), red, L, G, threads);
+        break;
     case 14: { /* match: truths from x (possibly malformed), priors from t */
         int64_t *mi = malloc(nb2 ? nb2 * 8 : 1), *ct = malloc(nb2 ? nb2 * 8 : 1);
         losskit_ssd_match(x, y, total / 4 < rows ? total / 4 : rows, t, nb2 <= total / 4 ? nb2 : 0, p1, mi, ct);

@@ -35,7 +35,7 @@ let detectionWorkloads: [Workload] = [
         return PreparedWorkload(work: Double(n * m) , unit: "Gpairs/s",
                                 ceiling: .bandwidth(bytes: Double(4 * n * m + 16 * n))) { execution in
             try a.withUnsafeBufferPointer { a in
-                try b.withUnsafeBufferPointer { b in try boxIoUMatrix(.iou, a, b, into: out, execution: execution) }
+                try b.withUnsafeBufferPointer { b in try boxIoUMatrix(a, b, into: out, execution: execution) }
             }
         }
     },

@@ -56,15 +56,21 @@ func checkVariances(_ v: (Float, Float)) throws {
 ///     ((cx - pcx) / (v0 pw), (cy - pcy) / (v0 ph), log(w / pw) / v1, log(h / ph) / v1)
 ///
 /// - Parameters: `matched` and `priors` hold n boxes each; variances default (0.1, 0.2).
+/// - Throws: ``LossKitError/invalidBox(argument:index:box:reason:)`` for a matched box with
+///   x2 < x1 or y2 < y1 (the box rule of every LossKit box input), or a prior without
+///   finite centres and w, h > 0.
 public func ssdEncode(matched: [Float], priors: [Float], variances: (Float, Float) = (0.1, 0.2),
                       execution: Execution = .default) throws -> [Float] {
     let n = try checkPriors(priors)
     try Check.sameCount("matched", matched.count, as: "priors", priors.count)
     try checkVariances(variances)
     var out = [Float](repeating: 0, count: 4 * n)
-    if execution.backend == .portable { return Portable.ssdEncode(matched, priors, variances) }
+    if execution.backend == .portable {
+        try checkBoxRule("matched", matched)
+        return Portable.ssdEncode(matched, priors, variances)
+    }
     let status = out.withUnsafeMutableBufferPointer { losskit_ssd_encode(matched, priors, n, variances.0, variances.1, $0.baseAddress) }
-    try checkStatus(status, "ssdEncode")
+    try matched.withUnsafeBufferPointer { try checkBoxStatus(status, "ssdEncode", [(-1, "matched", $0, .xyxy)]) }
     return out
 }
 
@@ -88,6 +94,10 @@ public func ssdDecode(loc: [Float], priors: [Float], variances: (Float, Float) =
 /// 2. Every other prior takes its best ground truth (first on ties) if their
 ///    IoU is at least `threshold`.
 /// 3. The rest are background.
+///
+/// The IoU is float32 torchvision `box_iou`'s, in its operation order, on
+/// both backends: where two priors tie in exact arithmetic the rounding
+/// decides, and LossKit picks the prior ssd.pytorch picks.
 /// - Parameters:
 ///   - truths: ground-truth boxes, corner form (validated: finite, x1 <= x2, y1 <= y2).
 ///   - labels: one 0-based class per truth.
@@ -133,8 +143,11 @@ public func ssdMatch(truths: [Float], labels: [Int], priors: [Float], threshold:
 ///     confLoss = sum over positives and mined negatives of CE(conf, target) / N
 ///
 /// where N is the batch's positive count and each image mines its
-/// `min(negPosRatio * positives, P - 1)` hardest negatives, ranked by their
-/// background CE (ties by prior index). N = 0 gives 0 and zero gradients; an
+/// `min(ceil(negPosRatio * positives), P - 1)` hardest negatives, ranked by
+/// their background CE (ties by prior index). The count is ssd.pytorch's
+/// exactly: its `idx_rank < negpos_ratio * num_pos` compares with a float32
+/// product and so keeps the ceiling for a fractional ratio (2.5 with 31
+/// positives: 78 negatives, not 77). N = 0 gives 0 and zero gradients; an
 /// image without ground truth has no positives, mines nothing and adds nothing.
 /// - Parameters:
 ///   - loc: `[B, P, 4]` predicted offsets.
@@ -161,7 +174,7 @@ public func multiBoxLoss(loc: [Float], conf: [Float], priors: [Float], truths: [
     }
     var gLoc = [Float](repeating: 0, count: computeGradient ? loc.count : 0)
     var gConf = [Float](repeating: 0, count: computeGradient ? conf.count : 0)
-    var target = [Int](repeating: 0, count: truths.count * (priors.count / 4))
+    var target = [Int](repeating: 0, count: try Check.elementCount("confTarget", truths.count, priors.count / 4))
     let (locLoss, confLoss) = try loc.withUnsafeBufferPointer { l in
         try conf.withUnsafeBufferPointer { c in
             try gLoc.withUnsafeMutableBufferPointer { gl in
@@ -209,8 +222,9 @@ private func validateMultiBox(locCount: Int, confCount: Int, priors: [Float], tr
         throw LossKitError.invalidParameter(argument: "classes", value: "\(classes)", reason: "background plus at least one class")
     }
     try Check.sameCount("labels (images)", labels.count, as: "truths (images)", b)
-    try Check.sameCount("loc", locCount, as: "[B, P, 4] = [\(b), \(p), 4]", b * p * 4)
-    try Check.sameCount("conf", confCount, as: "[B, P, C] = [\(b), \(p), \(classes)]", b * p * classes)
+    try Check.sameCount("loc", locCount, as: "[B, P, 4] = [\(b), \(p), 4]", try Check.elementCount("loc", b, p, 4))
+    try Check.sameCount("conf", confCount, as: "[B, P, C] = [\(b), \(p), \(classes)]",
+                        try Check.elementCount("conf", b, p, classes))
     for i in 0..<b {
         try checkTruthBoxes("truths[\(i)]", truths[i])
         try Check.sameCount("labels[\(i)]", labels[i].count, as: "truths[\(i)] / 4", truths[i].count / 4)
@@ -245,7 +259,11 @@ private func runMultiBoxC(_ loc: UnsafeBufferPointer<Float>, _ conf: UnsafeBuffe
 /// Greedy non-maximum suppression, as `torchvision.ops.nms`: boxes in
 /// decreasing score order (ties: lower index first; NaN scores last), each
 /// kept box removing every later box whose IoU with it exceeds `iouThreshold`.
+/// The IoU is torchvision's float32 one (same operation order), so near-ties
+/// decide the same way.
 /// - Returns: the kept indices, in decreasing score order.
+/// - Throws: ``LossKitError/invalidBox(argument:index:box:reason:)`` for a box with
+///   x2 < x1 or y2 < y1 (the box rule of every LossKit box input).
 public func nonMaximumSuppression(boxes: [Float], scores: [Float], iouThreshold: Float,
                                   execution: Execution = .default) throws -> [Int] {
     guard boxes.count % 4 == 0 else {
@@ -253,10 +271,13 @@ public func nonMaximumSuppression(boxes: [Float], scores: [Float], iouThreshold:
     }
     try Check.sameCount("scores", scores.count, as: "boxes / 4", boxes.count / 4)
     try Check.parameter(!iouThreshold.isNaN, "iouThreshold", iouThreshold, "must not be NaN")
-    if execution.backend == .portable { return Portable.nms(boxes, scores, iouThreshold) }
+    if execution.backend == .portable {
+        try checkBoxRule("boxes", boxes)
+        return Portable.nms(boxes, scores, iouThreshold)
+    }
     var keep = [Int64](repeating: 0, count: scores.count)
     var kept = 0
     let status = losskit_nms(boxes, scores, scores.count, iouThreshold, &keep, &kept)
-    try checkStatus(status, "nonMaximumSuppression")
+    try boxes.withUnsafeBufferPointer { try checkBoxStatus(status, "nonMaximumSuppression", [(-1, "boxes", $0, .xyxy)]) }
     return keep[0..<kept].map(Int.init)
 }

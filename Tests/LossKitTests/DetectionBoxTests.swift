@@ -14,10 +14,10 @@ struct DetectionBoxTests {
         for (op, kind) in Self.matrixOps {
             for g in try Golden.cases(op) {
                 let expected = g.output("matrix").data
-                let portable = try boxIoUMatrix(kind, g.input("boxes1").floats, g.input("boxes2").floats, execution: .portable)
+                let portable = try boxIoUMatrix(g.input("boxes1").floats, g.input("boxes2").floats, kind: kind, execution: .portable)
                 #expect(firstMismatch(portable, expected, rtol: 1e-5, atol: 1e-6) == nil, "\(g) portable")
                 try forEachISA { isa in
-                    let c = try boxIoUMatrix(kind, g.input("boxes1").floats, g.input("boxes2").floats)
+                    let c = try boxIoUMatrix(g.input("boxes1").floats, g.input("boxes2").floats, kind: kind)
                     let mismatch = firstMismatch(c, expected, rtol: 1e-5, atol: 1e-6)
                     #expect(mismatch == nil, "\(g) \(isaName(isa)): \(mismatch ?? "")")
                 }
@@ -68,9 +68,9 @@ struct DetectionBoxTests {
     func differential() throws {
         let a = Self.boxSets(seed: 1, n: 37), b = Self.boxSets(seed: 2, n: 21)
         for (_, kind) in Self.matrixOps {
-            let reference = try boxIoUMatrix(kind, a, b, execution: .portable)
+            let reference = try boxIoUMatrix(a, b, kind: kind, execution: .portable)
             try forEachISA { isa in
-                let c = try boxIoUMatrix(kind, a, b)
+                let c = try boxIoUMatrix(a, b, kind: kind)
                 for i in c.indices where !agree(c[i], reference[i], rtol: 2e-5, atol: 2e-6) {
                     let (r, col) = (i / (b.count / 4), i % (b.count / 4))
                     Issue.record("\(kind) \(isaName(isa)) [\(r), \(col)] \(a[4*r..<4*r+4]) vs \(b[4*col..<4*col+4]): C \(c[i]) vs \(reference[i])")
@@ -98,7 +98,7 @@ struct DetectionBoxTests {
         let a: [Float] = [0, 0, 1, 1, .nan, 0, 1, 1], b: [Float] = [0, 0, 2, 2, 0, .nan, 1, 1]
         for kind in IoUKind.allCases {
             for exec in [Execution.portable, .default] {
-                let m = try boxIoUMatrix(kind, a, b, execution: exec)
+                let m = try boxIoUMatrix(a, b, kind: kind, execution: exec)
                 #expect(!m[0].isNaN && m[1].isNaN && m[2].isNaN && m[3].isNaN, "\(kind) \(exec.backend): \(m)")
             }
         }
@@ -111,9 +111,9 @@ struct DetectionBoxTests {
         for _ in 0..<cols { let x = Float.random(in: 0...10, using: &rng); q += [x, x + 1, x + 4, x + 3] }
         p[4 * 2 + 3] = .nan
         for kind in IoUKind.allCases {
-            let reference = try boxIoUMatrix(kind, p, q, execution: .portable)
+            let reference = try boxIoUMatrix(p, q, kind: kind, execution: .portable)
             try forEachISA { isa in
-                let m = try boxIoUMatrix(kind, p, q)
+                let m = try boxIoUMatrix(p, q, kind: kind)
                 for i in 0..<rows {
                     for j in 0..<cols {
                         let v = m[i * cols + j], r = reference[i * cols + j]
@@ -128,16 +128,22 @@ struct DetectionBoxTests {
         }
     }
 
-    @Test("gradient check: finite differences")
-    func gradientCheck() throws {
-        var rng = SeededRandom(seed: 9)
+    /// `count` overlapping (prediction, target) pairs with sides in [3, 12], for finite differences.
+    static func overlappingPairs(seed: UInt64, count: Int) -> (p: [Float], t: [Float]) {
+        var rng = SeededRandom(seed: seed)
         var p: [Float] = [], t: [Float] = []
-        for _ in 0..<12 {
+        for _ in 0..<count {
             let x = Float.random(in: 0...20, using: &rng), y = Float.random(in: 0...20, using: &rng)
             p += [x, y, x + Float.random(in: 3...12, using: &rng), y + Float.random(in: 3...12, using: &rng)]
             let dx = Float.random(in: -4...4, using: &rng), dy = Float.random(in: -4...4, using: &rng)
             t += [x + dx, y + dy, x + dx + Float.random(in: 3...12, using: &rng), y + dy + Float.random(in: 3...12, using: &rng)]
         }
+        return (p, t)
+    }
+
+    @Test("gradient check: finite differences")
+    func gradientCheck() throws {
+        let (p, t) = Self.overlappingPairs(seed: 9, count: 12)
         for (_, kind) in Self.lossOps where kind != .complete {
             for exec in [Execution.portable, .default] {
                 let analytic = try boxIoULoss(kind, predictions: p, targets: t, reduction: .none, execution: exec).gradient!
@@ -157,16 +163,18 @@ struct DetectionBoxTests {
 
     @Test("bad input")
     func badInput() {
-        #expect(throws: LossKitError.self) { try boxIoUMatrix(.iou, [0, 0, 1], [0, 0, 1, 1]) }
+        #expect(throws: LossKitError.self) { try boxIoUMatrix([0, 0, 1], [0, 0, 1, 1]) }
         #expect(throws: LossKitError.self) { try boxIoULoss(.generalized, predictions: [0, 0, 1, 1], targets: [0, 0, 1, 1, 2, 2, 3, 3]) }
         #expect(throws: LossKitError.self) { try boxIoULoss(.iou, predictions: [0, 0, 1, 1], targets: [0, 0, 1, 1]) }
         #expect(throws: LossKitError.self) { try boxIoULoss(.distance, predictions: [0, 0, 1, 1], targets: [0, 0, 1, 1], eps: -1) }
         var out = [Float](repeating: -9, count: 4)
         let b: [Float] = [0, 0, 1, 1]
-        #expect(losskit_box_iou_matrix(losskit_iou_kind(rawValue: 9), b, 1, b, 1, &out, 1) == -1)
-        #expect(losskit_box_iou_matrix(LOSSKIT_IOU, nil, 1, b, 1, &out, 1) == -2)
-        #expect(losskit_box_iou_matrix(LOSSKIT_IOU, b, Int.max / 2, b, Int.max / 2, &out, 1) < 0)
-        #expect(losskit_box_iou_loss(LOSSKIT_IOU, b, b, 1, 1e-7, LOSSKIT_REDUCTION_SUM, &out, nil, 1) == -1)
+        #expect(losskit_box_iou_matrix(losskit_iou_kind(rawValue: 9), LOSSKIT_BOX_XYXY, b, 1, b, 1, &out, 1) == -1)
+        #expect(losskit_box_iou_matrix(LOSSKIT_IOU, losskit_box_format(rawValue: 3), b, 1, b, 1, &out, 1) == -2)
+        #expect(losskit_box_iou_matrix(LOSSKIT_IOU, LOSSKIT_BOX_XYXY, nil, 1, b, 1, &out, 1) == -3)
+        #expect(losskit_box_iou_matrix(LOSSKIT_IOU, LOSSKIT_BOX_XYXY, b, Int.max / 2, b, Int.max / 2, &out, 1) < 0)
+        #expect(losskit_box_iou_loss(LOSSKIT_IOU, LOSSKIT_BOX_XYXY, b, b, 1, 1e-7, LOSSKIT_REDUCTION_SUM, &out, nil, 1) == -1)
+        #expect(losskit_box_iou_loss(LOSSKIT_GIOU, losskit_box_format(rawValue: 7), b, b, 1, 1e-7, LOSSKIT_REDUCTION_SUM, &out, nil, 1) == -2)
         #expect(out.allSatisfy { $0 == -9 })
     }
 
@@ -175,8 +183,8 @@ struct DetectionBoxTests {
         let a = Self.boxSets(seed: 5, n: 3000), b = Self.boxSets(seed: 6, n: 100)
         for kind in IoUKind.allCases {
             try forEachISA { _ in
-                let one = try boxIoUMatrix(kind, a, b, execution: Execution(threads: 1))
-                let many = try boxIoUMatrix(kind, a, b, execution: Execution(threads: nil))
+                let one = try boxIoUMatrix(a, b, kind: kind, execution: Execution(threads: 1))
+                let many = try boxIoUMatrix(a, b, kind: kind, execution: Execution(threads: nil))
                 #expect(sameBits(one, many), "\(kind)")
             }
         }
@@ -198,7 +206,7 @@ struct DetectionBoxTests {
         try a.withUnsafeBufferPointer { a in
             try b.withUnsafeBufferPointer { b in
                 try buffer.withUnsafeMutableBufferPointer { all in
-                    try boxIoUMatrix(.iou, a, b, into: UnsafeMutableBufferPointer(rebasing: all[offset..<(offset + count)]))
+                    try boxIoUMatrix(a, b, into: UnsafeMutableBufferPointer(rebasing: all[offset..<(offset + count)]))
                 }
             }
         }
@@ -217,7 +225,7 @@ struct DetectionBoxTests {
         let guardValue: Float = -7
         for m in [16, 17, 23, 31, 32, 33, 48, 100] {
             let a = boxes(45) + [0, 0, 0, 0, 3, 3, 3, 3], b = boxes(m - 1) + [0, 0, 0, 0]
-            let reference = try boxIoUMatrix(.iou, a, b, execution: .portable)
+            let reference = try boxIoUMatrix(a, b, execution: .portable)
             try forEachISA { isa in
                 for offset in 0..<16 {
                     let (out, guarded) = try Self.iouAtOffset(a, b, offset: offset, guardValue: guardValue)
@@ -234,12 +242,11 @@ struct DetectionBoxTests {
         // (the rest stored ordinarily): the same bits.
         let a = boxes(12_000), b = boxes(100)
         try forEachISA { isa in
-            let one = try boxIoUMatrix(.iou, a, b, execution: Execution(threads: 1))
-            let two = try boxIoUMatrix(.iou, a, b, execution: Execution(threads: 2))
+            let one = try boxIoUMatrix(a, b, execution: Execution(threads: 1))
+            let two = try boxIoUMatrix(a, b, execution: Execution(threads: 2))
             #expect(sameBits(one, two), "\(isaName(isa))")
             for i in stride(from: 0, to: one.count, by: 997) {
-                let r = try boxIoUMatrix(.iou, Array(a[4 * (i / 100)..<4 * (i / 100) + 4]), Array(b[4 * (i % 100)..<4 * (i % 100) + 4]),
-                                         execution: .portable)[0]
+                let r = try boxIoUMatrix(Array(a[4 * (i / 100)..<4 * (i / 100) + 4]), Array(b[4 * (i % 100)..<4 * (i % 100) + 4]), execution: .portable)[0]
                 if !agree(one[i], r, rtol: 2e-5, atol: 2e-6) { Issue.record("\(isaName(isa)) pair \(i): \(one[i]) vs \(r)"); break }
             }
         }
@@ -252,14 +259,14 @@ struct DetectionBoxTests {
         // this can catch is a copy that is wrong or too short), and a row
         // with a finite positive normal area (against columns whose areas
         // are finite and >= 0) skips the union's zero test. Rows that cannot
-        // (zero, subnormal, negative or infinite area, NaN) are spread
-        // through the rows, and with m = 1000 through three tasks; a column
-        // of negative area turns the shortcut off for the whole matrix.
+        // (zero, subnormal or infinite area, NaN) are spread through the
+        // rows, and with m = 1000 through three tasks; a column of infinite
+        // area turns the shortcut off for the whole matrix.
         // Every case must give the scalar path's values exactly, and the
         // finite ones the portable twin's.
         var rng = SeededRandom(seed: 47)
         func boxes(_ count: Int) -> [Float] { Self.randomBoxes(count, sides: 0.5...40, using: &rng) }
-        let odd: [[Float]] = [[3, 3, 3, 3], [0, 4, 9, 4], [5, 5, 1, 9], [9, 9, 1, 1], [0, 0, .infinity, 5],
+        let odd: [[Float]] = [[3, 3, 3, 3], [0, 4, 9, 4], [5, 5, 5, 9], [1, 9, 1, 9], [0, 0, .infinity, 5],
                               [-.infinity, 0, 5, 5], [.infinity, .infinity, .infinity, .infinity], [0, 0, .nan, 1],
                               [1e-30, 1e-30, 2e-30, 2e-30], /* subnormal area */ [0, 0, 1e-20, 1e-20], [-1e6, -1e6, 1e6, 2e6]]
         var a = boxes(150)
@@ -268,9 +275,9 @@ struct DetectionBoxTests {
         let finiteRow = (0..<n).map { i in a[(4 * i)..<(4 * i + 4)].allSatisfy { $0.isFinite } }
         func same(_ x: Float, _ y: Float) -> Bool { x == y || (x.isNaN && y.isNaN) }
         for m in [16, 17, 20, 24, 31, 36, 100, 101, 1000] { // 1000: three tasks of 65 rows
-            let positive = boxes(m), mixed = boxes(m - 1) + [6, 0, 2, 8] // x2 < x1: a negative area
+            let positive = boxes(m), mixed = boxes(m - 1) + [2, 0, .infinity, 8] // an infinite area
             for b in [positive, mixed] {
-                let portable = try boxIoUMatrix(.iou, a, b, execution: .portable)
+                let portable = try boxIoUMatrix(a, b, execution: .portable)
                 var scalar: [Float] = []
                 try forEachISA { isa in
                     for offset in [0, 1, 3, 4, 8, 13] {

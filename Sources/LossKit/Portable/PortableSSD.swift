@@ -37,8 +37,9 @@ extension Portable {
     static func ssdMatch(_ truths: [Float], _ labels: [Int], _ priors: [Float], _ threshold: Float) -> ([Int], [Int]) {
         let t = truths.count / 4, p = priors.count / 4
         let pc = corners(ofPriors: priors)
+        // in Float as torchvision's box_iou (and the C kernel): near-ties pick the same prior
         func iou(_ i: Int, _ j: Int) -> Float {
-            Float(pairMetric(.iou, (0..<4).map { Double(truths[4 * i + $0]) }, (0..<4).map { Double(pc[4 * j + $0]) }))
+            Portable.iou(SIMD4(truths[(4 * i)..<(4 * i + 4)]), SIMD4(pc[(4 * j)..<(4 * j + 4)]))
         }
         var best = [Float](repeating: -1, count: p), matched = [Int](repeating: -1, count: p)
         var overlaps = [[Float]]()
@@ -55,6 +56,13 @@ extension Portable {
             if t == 0 || best[j] < threshold { matched[j] = -1 } else { conf[j] = labels[matched[j]] + 1 }
         }
         return (matched, conf)
+    }
+
+    /// ssd.pytorch's hard-negative count: `idx_rank < clamp(negpos_ratio * num_pos, max: P - 1)`
+    /// with the product a float32 tensor keeps ceil(product) ranks, at most P - 1.
+    static func negativesFor(_ ratio: Float, positives: Int, priors p: Int) -> Int {
+        let want = ratio * Float(positives)
+        return want >= Float(p - 1) ? p - 1 : Int(want.rounded(.up))
     }
 
     static func multiBox(_ loc: [Float], _ conf: [Float], _ priors: [Float], _ truths: [[Float]], _ labels: [[Int]],
@@ -89,7 +97,7 @@ extension Portable {
         }
         for i in 0..<b {
             let pos = (0..<p).filter { target[i * p + $0] > 0 }.count
-            let numNeg = min(Int(Double(negPosRatio) * Double(pos)), p - 1)
+            let numNeg = negativesFor(negPosRatio, positives: pos, priors: p)
             let mining = (0..<p).map { j -> Double in
                 let r = i * p + j
                 return target[r] > 0 ? 0 : logSumExp(row(r)) - Double(conf[r * classes])
@@ -132,8 +140,8 @@ extension Portable {
         for (k, i) in order.enumerated() where !removed.contains(i) {
             keep.append(i)
             for j in order[(k + 1)...] where !removed.contains(j) {
-                let iou = pairMetric(.iou, (0..<4).map { Double(boxes[4 * i + $0]) }, (0..<4).map { Double(boxes[4 * j + $0]) })
-                if iou > Double(threshold) { removed.insert(j) }
+                let iou = Portable.iou(SIMD4(boxes[(4 * i)..<(4 * i + 4)]), SIMD4(boxes[(4 * j)..<(4 * j + 4)]))
+                if iou > threshold { removed.insert(j) }
             }
         }
         return keep
