@@ -95,7 +95,7 @@ typedef struct {
             if (c->loss) v_store_first(c->loss + i, l, k);                                     \
             if (with_grad) v_store_first(c->grad + i, v_mul(g, gs), k);                        \
         }                                                                                      \
-        if (sl || sg) _mm_sfence();                                                            \
+        if (sl || sg) v_stream_fence();                                                        \
         return vd_total(acc);                                                                  \
     }                                                                                          \
     V_TARGET static double VFN(name##_fwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, false); } \
@@ -104,6 +104,9 @@ typedef struct {
 #if LK_X86
 #define EW_KERNELS_VEC(name) \
     {{name##_scalar_fwd, name##_scalar_bwd}, {name##_fwd_avx2, name##_bwd_avx2}, {name##_fwd_avx512, name##_bwd_avx512}}
+#elif LK_ARM64 /* NEON in the narrower vector slot (ew_run takes it for any path but scalar and AVX-512) */
+#define EW_KERNELS_VEC(name) \
+    {{name##_scalar_fwd, name##_scalar_bwd}, {name##_fwd_neon, name##_bwd_neon}, {NULL, NULL}}
 #else
 #define EW_KERNELS_VEC(name) {{name##_scalar_fwd, name##_scalar_bwd}, {NULL, NULL}, {NULL, NULL}}
 #endif
@@ -117,6 +120,11 @@ typedef struct {
 #include "elementwise_simd.h"
 #undef LK_SIMD
 #define LK_SIMD 512
+#include "simd_layer.h"
+#include "elementwise_simd.h"
+#undef LK_SIMD
+#elif LK_ARM64
+#define LK_SIMD 128
 #include "simd_layer.h"
 #include "elementwise_simd.h"
 #undef LK_SIMD
@@ -461,6 +469,8 @@ int losskit_vecmath(losskit_vecmath_fn fn, const float *in, float *out, size_t n
     losskit_isa path = lk_isa_path();
     if (path == LOSSKIT_ISA_AVX512) { vecmath_array_avx512(fn, in, out, n); return LOSSKIT_OK; }
     if (path == LOSSKIT_ISA_AVX2) { vecmath_array_avx2(fn, in, out, n); return LOSSKIT_OK; }
+#elif LK_ARM64
+    if (lk_isa_path() == LOSSKIT_ISA_NEON) { vecmath_array_neon(fn, in, out, n); return LOSSKIT_OK; }
 #endif
     static const scalar_math_fn table[] = {expf, logf, log1pf, sigmoid_ref, softplus_ref};
     for (size_t i = 0; i < n; i++) out[i] = table[fn](in[i]);

@@ -102,6 +102,11 @@ static double ce_chunk_scalar(void *vc, size_t b, size_t e) {
 #include "simd_layer.h"
 #include "softmax_simd.h"
 #undef LK_SIMD
+#elif LK_ARM64
+#define LK_SIMD 128
+#include "simd_layer.h"
+#include "softmax_simd.h"
+#undef LK_SIMD
 #endif
 
 /* Runs a per-row kernel over row chunks; rows is the chunked dimension. */
@@ -129,6 +134,8 @@ int lk_softmax_ce_scaled(const float *logits, const int64_t *labels, size_t rows
     losskit_isa path = lk_isa_path();
     if (path == LOSSKIT_ISA_AVX512) fn = ce_chunk_avx512;
     else if (path == LOSSKIT_ISA_AVX2) fn = ce_chunk_avx2;
+#elif LK_ARM64
+    if (lk_isa_path() == LOSSKIT_ISA_NEON) fn = ce_chunk_neon;
 #endif
     return sm_run(&c, rows, fn, threads, sum);
 }
