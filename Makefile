@@ -76,6 +76,16 @@ test-c:
 	  $$(pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke) -lm -lpthread -o build/conformance/native/conformance
 	build/conformance/native/conformance $(CONF_FIXTURES)
 
+# Static throughput of the inner loops on arm64 (llvm-mca for Neoverse-V1,
+# Neoverse-N1, Apple M1; NEON against scalar): the table in
+# Sources/LossKit/LossKit.docc/Performance.md. Needs llvm-19 (llvm-mca with
+# the Neoverse models) and what test-arm64 installs (qemu traces libm's path).
+mca:
+	@command -v llvm-mca-19 >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm-19 >/dev/null; \
+	  else echo "make mca needs llvm-19:  sudo apt-get install -y llvm-19"; exit 1; fi; }
+	Benchmarks/mca/run_mca.sh $(ARGS)
+
 # The same program cross-compiled for aarch64 (NEON against scalar) and run
 # under qemu-user. Installs what is missing (as root; else prints the
 # command). The loader and libc come from the cross sysroot (-L, and

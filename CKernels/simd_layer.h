@@ -283,8 +283,8 @@ __attribute__((target("avx2,fma"))) static inline float lk_hsum_avx2(__m256 v) {
  *    operand the result here is NaN, which every kernel's NaN rule allows;
  *  - FRECPE has 8 bits, not 12 or 14: v_rcp_approx adds one FRECPS step
  *    (~16 bits), so v_recip's Newton step ends as accurate as on x86;
- *  - no masked loads / stores: a tail goes through a small stack buffer and
- *    never touches memory past its k floats;
+ *  - no masked loads / stores: a tail of k < 4 floats is loaded and stored
+ *    lane by lane, never touching memory past its k floats;
  *  - no gathers (softmax takes its row-by-row form, as on AVX2);
  *  - no non-temporal store intrinsics: v_stream / v_stream_aligned are plain
  *    stores and v_stream_fence does nothing;
@@ -382,15 +382,24 @@ static inline __attribute__((always_inline)) uint32x4_t lk_tail_neon(size_t k) {
     static const uint32_t m[8] = {~0u, ~0u, ~0u, ~0u, 0, 0, 0, 0};
     return vld1q_u32(m + 4 - k);
 }
-static inline float32x4_t lk_load_first_neon(const float *p, size_t k) {
-    float b[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-    for (size_t l = 0; l < k; l++) b[l] = p[l];
-    return vld1q_f32(b);
+/* the first k (< 4) lanes, lane by lane: no access past p + k */
+static inline __attribute__((always_inline)) float32x4_t lk_load_first_neon(const float *p, size_t k) {
+    float32x4_t v = vdupq_n_f32(0.0f);
+    switch (k) {
+    case 3: v = vld1q_lane_f32(p + 2, v, 2); __attribute__((fallthrough));
+    case 2: v = vld1q_lane_f32(p + 1, v, 1); __attribute__((fallthrough));
+    case 1: v = vld1q_lane_f32(p, v, 0); break;
+    default: if (k >= 4) v = vld1q_f32(p); break;
+    }
+    return v;
 }
-static inline void lk_store_first_neon(float *p, float32x4_t v, size_t k) {
-    float b[4];
-    vst1q_f32(b, v);
-    for (size_t l = 0; l < k; l++) p[l] = b[l];
+static inline __attribute__((always_inline)) void lk_store_first_neon(float *p, float32x4_t v, size_t k) {
+    switch (k) {
+    case 3: vst1q_lane_f32(p + 2, v, 2); __attribute__((fallthrough));
+    case 2: vst1q_lane_f32(p + 1, v, 1); __attribute__((fallthrough));
+    case 1: vst1q_lane_f32(p, v, 0); break;
+    default: if (k >= 4) vst1q_f32(p, v); break;
+    }
 }
 /* FRECPE (8 bits) and one FRECPS step: ~16 bits, as good a start for
  * v_recip's Newton step as x86's RCPPS */
