@@ -5,7 +5,7 @@ ARGS ?=
 # Debian/Ubuntu packages the build links against (OpenBLAS + LAPACKE, found through pkg-config).
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config
 
-.PHONY: all deps build test test-sanitized bench lib clean fuzz bench-peers bench-memory docs examples plots
+.PHONY: all deps build test test-sanitized bench lib clean fuzz bench-peers bench-memory docs examples plots test-c test-arm64 mca
 
 all: build
 
@@ -74,6 +74,66 @@ build/liblosskit.so: $(LIB_OBJECTS) $(LIB_HEADERS)
 
 clean:
 	rm -rf .build build
+
+# The C conformance program (Tests/conformance, no Swift): every C entry point,
+# each SIMD path the CPU has against scalar, golden fixtures, thread
+# determinism, bad-argument codes. Its package checks name the architecture
+# (pkg:arch), so an arm64 OpenBLAS installed beside the native one does not
+# make them ambiguous.
+CONF_CFLAGS := -std=c11 -O2 -Wall -Wextra
+CONF_FIXTURES := Tests/LossKitTests/Fixtures
+test-c:
+	@arch=$$(dpkg --print-architecture 2>/dev/null || echo none); \
+	if [ "$$arch" != none ]; then for p in libopenblas-dev liblapacke-dev; do \
+	  dpkg -s $$p:$$arch >/dev/null 2>&1 || { echo "make test-c needs $$p:$$arch (apt-get install $$p)"; exit 1; }; done; fi
+	@mkdir -p build/conformance/native
+	@for f in CKernels/*.c; do $(CC) $(CONF_CFLAGS) -c $$f -o build/conformance/native/$$(basename $$f .c).o || exit 1; done
+	$(CC) $(CONF_CFLAGS) -ICKernels/include Tests/conformance/conformance.c build/conformance/native/*.o \
+	  $$(pkg-config --libs openblas lapacke 2>/dev/null || echo -lopenblas -llapacke) -lm -lpthread -o build/conformance/native/conformance
+	build/conformance/native/conformance $(CONF_FIXTURES)
+
+# Static throughput of the inner loops on arm64 (llvm-mca for Neoverse-V1,
+# Neoverse-N1, Apple M1; NEON against scalar): the table in
+# Sources/LossKit/LossKit.docc/Performance.md. Needs llvm-19 (llvm-mca with
+# the Neoverse models) and what test-arm64 installs (qemu traces libm's path).
+mca:
+	@command -v llvm-mca-19 >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm-19 >/dev/null; \
+	  else echo "make mca needs llvm-19:  sudo apt-get install -y llvm-19"; exit 1; fi; }
+	Benchmarks/mca/run_mca.sh $(ARGS)
+
+# The same program cross-compiled for aarch64 (NEON against scalar) and run
+# under qemu-user. Installs what is missing (as root; else prints the
+# command). The loader and libc come from the cross sysroot (-L, and
+# LD_LIBRARY_PATH so that the sysroot's loader does not pick up the arm64
+# multiarch libc, a different build, which hangs at the first thread); the
+# arm64 OpenBLAS / LAPACKE from the multiarch folder. OpenBLAS's own threads
+# spin under emulation: OPENBLAS_NUM_THREADS=1.
+ARM64_CC ?= aarch64-linux-gnu-gcc
+ARM64_SYSROOT ?= /usr/aarch64-linux-gnu
+ARM64_LIBDIR ?= /usr/lib/aarch64-linux-gnu
+ARM64_PACKAGES := gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libopenblas-dev:arm64 liblapacke-dev:arm64
+test-arm64:
+	@native=$$(dpkg --print-architecture); missing=""; \
+	for p in $(ARM64_PACKAGES); do case $$p in *:*) q=$$p;; *) q=$$p:$$native;; esac; \
+	  dpkg -s $$q >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing:$$missing"; \
+	    dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "make test-arm64 needs:$$missing"; \
+	    echo "install them with:  sudo dpkg --add-architecture arm64 && sudo apt-get update && sudo apt-get install -y$$missing"; \
+	    exit 1; \
+	  fi; \
+	fi
+	@mkdir -p build/conformance/arm64
+	@for f in CKernels/*.c; do $(ARM64_CC) $(CONF_CFLAGS) -c $$f -o build/conformance/arm64/$$(basename $$f .c).o || exit 1; done
+	$(ARM64_CC) $(CONF_CFLAGS) -ICKernels/include Tests/conformance/conformance.c build/conformance/arm64/*.o \
+	  -L$(ARM64_LIBDIR) -lopenblas -llapacke -lm -lpthread -o build/conformance/arm64/conformance
+	OPENBLAS_NUM_THREADS=1 qemu-aarch64 -L $(ARM64_SYSROOT) -E LD_LIBRARY_PATH=$(ARM64_SYSROOT)/lib \
+	  build/conformance/arm64/conformance $(CONF_FIXTURES)
 
 # libFuzzer + ASan + UBSan over the C entry points; fails on any finding.
 FUZZ_SECONDS ?= 60

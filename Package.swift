@@ -13,14 +13,19 @@ let products: [Product] = [
 ]
 
 // MARK: - Implementation details
-#if os(macOS) || os(iOS)
-let blasLink: [LinkerSetting] = [.linkedFramework("Accelerate")]
-let blasDependency: [Target.Dependency] = []
-#else
-// lapacke: the module map's link line only reaches Swift importers, and the C target calls it.
-let blasLink: [LinkerSetting] = [.linkedLibrary("lapacke"), .linkedLibrary("m")]
-let blasDependency: [Target.Dependency] = ["COpenBLAS"]
-#endif
+// BLAS / LAPACK, the one platform difference, decided per target platform
+// (not by the OS the manifest runs on): Accelerate on Apple platforms (its
+// CBLAS and CLAPACK; CKernels/blas.h holds the matching #ifdef __APPLE__),
+// OpenBLAS + LAPACKE elsewhere. lapacke: the module map's link line only
+// reaches Swift importers, and the C target calls it.
+let applePlatforms: [Platform] = [.macOS, .iOS, .tvOS, .watchOS, .visionOS, .macCatalyst]
+let otherPlatforms: [Platform] = [.linux, .android, .openbsd, .windows, .wasi]
+let blasLink: [LinkerSetting] = [
+    .linkedFramework("Accelerate", .when(platforms: applePlatforms)),
+    .linkedLibrary("lapacke", .when(platforms: otherPlatforms)),
+    .linkedLibrary("m", .when(platforms: otherPlatforms)),
+]
+let blasDependency: [Target.Dependency] = [.target(name: "COpenBLAS", condition: .when(platforms: otherPlatforms))]
 
 let targets: [Target] = [
     // OpenBLAS + LAPACKE from the system (Debian: apt install libopenblas-dev liblapacke-dev).

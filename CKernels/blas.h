@@ -1,11 +1,21 @@
-/* The few BLAS symbols the kernels call, declared here so that no include
- * path matters; the link flags come from the COpenBLAS system library
- * (-lopenblas). The one platform branch of the package: Accelerate on Apple. */
+/* The few BLAS / LAPACK routines the kernels call: cblas_sgemm, cblas_ssyrk,
+ * a Cholesky (lk_dpotrf_lower), a symmetric eigendecomposition (lk_dsyevd)
+ * and the BLAS thread count (lk_blas_set_threads).
+ *
+ * The one platform branch of the package (Package.swift links to match):
+ *  - Apple platforms: Accelerate, its CBLAS and its CLAPACK (column-major
+ *    Fortran interface; no LAPACKE there). Built from the same code but not
+ *    tested: no Apple machine is available to the project.
+ *  - elsewhere: OpenBLAS + LAPACKE (the COpenBLAS system library: -lopenblas,
+ *    -llapacke), declared here so that no include path matters. Tested on
+ *    Linux x86-64 natively and Linux arm64 under qemu-user. */
 #ifndef LOSSKIT_BLAS_H
 #define LOSSKIT_BLAS_H
 
 #ifdef __APPLE__
 #include <Accelerate/Accelerate.h>
+#include <stdlib.h>
+/* Accelerate sizes its own threads; no setter in its CBLAS */
 static inline void lk_blas_set_threads(int threads) { (void)threads; }
 /* CLAPACK is column-major: the lower triangle of a row-major symmetric
  * matrix is its upper triangle there. */

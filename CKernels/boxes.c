@@ -161,6 +161,11 @@ static void iou_rows_scalar(const iou_job *job, size_t r0, size_t r1) {
 #include "simd_layer.h"
 #include "boxes_simd.h"
 #undef LK_SIMD
+#elif LK_ARM64
+#define LK_SIMD 128
+#include "simd_layer.h"
+#include "boxes_simd.h"
+#undef LK_SIMD
 #endif
 
 static void iou_task(void *ctx, size_t task) {
@@ -174,6 +179,8 @@ static void iou_task(void *ctx, size_t task) {
         if (path == LOSSKIT_ISA_AVX512) { iou_rows_avx512(job, r0, r1); return; }
         if (path == LOSSKIT_ISA_AVX2) { iou_rows_avx2(job, r0, r1); return; }
     }
+#elif LK_ARM64
+    if (job->kind != LOSSKIT_CIOU && job->path == LOSSKIT_ISA_NEON) { iou_rows_neon(job, r0, r1); return; }
 #endif
     iou_rows_scalar(job, r0, r1);
 }

@@ -203,7 +203,7 @@ V_INLINE void VFN(iou_flat_run)(const iou_job *job, size_t r0, size_t r1, const 
         i++;
     }
 #undef IOU_ROW_VECTORS
-    if (stream) _mm_sfence();
+    if (stream) v_stream_fence();
     /* a row box with a NaN coordinate (its area is NaN): NaN for its whole row, as the row path */
     if (!all_rows_ok)
         for (size_t i = r0; i < r1; i++)

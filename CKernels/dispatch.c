@@ -26,6 +26,7 @@ int losskit_isa_supported(losskit_isa isa) {
 #else
         return 0;
 #endif
+    case LOSSKIT_ISA_NEON: return LK_ARM64;
     default: return 0;
     }
 }
@@ -33,12 +34,14 @@ int losskit_isa_supported(losskit_isa isa) {
 static losskit_isa choose_isa(void) {
     losskit_isa best = losskit_isa_supported(LOSSKIT_ISA_AVX512) ? LOSSKIT_ISA_AVX512
                      : losskit_isa_supported(LOSSKIT_ISA_AVX2)   ? LOSSKIT_ISA_AVX2
+                     : losskit_isa_supported(LOSSKIT_ISA_NEON)   ? LOSSKIT_ISA_NEON
                                                                  : LOSSKIT_ISA_SCALAR;
     const char *forced = getenv("LOSSKIT_ISA");
     if (forced) {
         if (strcmp(forced, "scalar") == 0) return LOSSKIT_ISA_SCALAR;
         if (strcmp(forced, "avx2") == 0 && losskit_isa_supported(LOSSKIT_ISA_AVX2)) return LOSSKIT_ISA_AVX2;
         if (strcmp(forced, "avx512") == 0 && losskit_isa_supported(LOSSKIT_ISA_AVX512)) return LOSSKIT_ISA_AVX512;
+        if (strcmp(forced, "neon") == 0 && losskit_isa_supported(LOSSKIT_ISA_NEON)) return LOSSKIT_ISA_NEON;
     }
     return best;
 }

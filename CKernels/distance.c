@@ -184,6 +184,12 @@ static void epilogue_row_scaled(const epilogue_job *j, size_t i) {
 #include "pair_values_simd.h"
 #include "distance_simd.h"
 #undef LK_SIMD
+#elif LK_ARM64
+#define LK_SIMD 128
+#include "simd_layer.h"
+#include "pair_values_simd.h"
+#include "distance_simd.h"
+#undef LK_SIMD
 #endif
 
 static void epilogue_row(void *ctx, size_t r) {
@@ -193,6 +199,8 @@ static void epilogue_row(void *ctx, size_t r) {
 #if LK_X86
     if (j->path == LOSSKIT_ISA_AVX512) { ds_row_avx512(j, i); return; }
     if (j->path == LOSSKIT_ISA_AVX2) { ds_row_avx2(j, i); return; }
+#elif LK_ARM64
+    if (j->path == LOSSKIT_ISA_NEON) { ds_row_neon(j, i); return; }
 #endif
     epilogue_row_scalar(j, i);
 }

@@ -133,7 +133,7 @@ typedef struct {
             }                                                                                  \
         }                                                                                      \
         if (i < e) VFN(name##_part)(c, i, e - i, acc, gs, with_grad, weighted);                \
-        if (sl || sg) _mm_sfence();                                                            \
+        if (sl || sg) v_stream_fence();                                                        \
         return vd_total(acc);                                                                  \
     }                                                                                          \
     V_TARGET static double VFN(name##_fwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, false, false); } \
@@ -146,6 +146,10 @@ typedef struct {
 #define EW_KERNELS_VEC(name)                                                                  \
     {EW_SCALAR_FNS(name), {name##_fwd_avx2, name##_bwd_avx2, name##_wfwd_avx2, name##_wbwd_avx2}, \
      {name##_fwd_avx512, name##_bwd_avx512, name##_wfwd_avx512, name##_wbwd_avx512}}
+#elif LK_ARM64 /* NEON in the narrower vector slot (ew_run takes it for any path but scalar and AVX-512) */
+#define EW_KERNELS_VEC(name)                                                                  \
+    {EW_SCALAR_FNS(name), {name##_fwd_neon, name##_bwd_neon, name##_wfwd_neon, name##_wbwd_neon}, \
+     {NULL, NULL, NULL, NULL}}
 #else
 #define EW_KERNELS_VEC(name) {EW_SCALAR_FNS(name), {NULL}, {NULL}}
 #endif
@@ -159,6 +163,11 @@ typedef struct {
 #include "elementwise_simd.h"
 #undef LK_SIMD
 #define LK_SIMD 512
+#include "simd_layer.h"
+#include "elementwise_simd.h"
+#undef LK_SIMD
+#elif LK_ARM64
+#define LK_SIMD 128
 #include "simd_layer.h"
 #include "elementwise_simd.h"
 #undef LK_SIMD
@@ -510,6 +519,8 @@ int losskit_vecmath(losskit_vecmath_fn fn, const float *in, float *out, size_t n
     losskit_isa path = lk_isa_path();
     if (path == LOSSKIT_ISA_AVX512) { vecmath_array_avx512(fn, in, out, n); return LOSSKIT_OK; }
     if (path == LOSSKIT_ISA_AVX2) { vecmath_array_avx2(fn, in, out, n); return LOSSKIT_OK; }
+#elif LK_ARM64
+    if (lk_isa_path() == LOSSKIT_ISA_NEON) { vecmath_array_neon(fn, in, out, n); return LOSSKIT_OK; }
 #endif
     static const scalar_math_fn table[] = {expf, logf, log1pf, sigmoid_ref, softplus_ref};
     for (size_t i = 0; i < n; i++) out[i] = table[fn](in[i]);

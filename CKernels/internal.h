@@ -13,6 +13,12 @@
 #else
 #define LK_X86 0
 #endif
+/* aarch64 with NEON (every aarch64 CPU: the baseline, no run-time check) */
+#if defined(__aarch64__) && defined(__ARM_NEON)
+#define LK_ARM64 1
+#else
+#define LK_ARM64 0
+#endif
 
 #define LK_INLINE static inline __attribute__((always_inline))
 
@@ -28,7 +34,8 @@
 #define LK_STREAM_MIN_BYTES ((size_t)4 << 20)
 
 /* The path kernels called from this thread use: LOSSKIT_ISA_SCALAR, _AVX2
- * or _AVX512 (the process-wide choice, or this thread's override). */
+ * or _AVX512 on x86-64, _SCALAR or _NEON on aarch64 (the process-wide
+ * choice, or this thread's override). */
 losskit_isa lk_isa_path(void);
 
 /* IoU-family matrix with the second box set already as a structure of

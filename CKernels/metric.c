@@ -310,6 +310,12 @@ static void th_tile_scalar(const trihard_block *b, size_t c0, size_t c1, float *
 #include "pair_values_simd.h"
 #include "trihard_simd.h"
 #undef LK_SIMD
+#elif LK_ARM64
+#define LK_SIMD 128
+#include "simd_layer.h"
+#include "pair_values_simd.h"
+#include "trihard_simd.h"
+#undef LK_SIMD
 #endif
 
 typedef struct {
@@ -325,6 +331,8 @@ static void th_task(void *ctx, size_t task) {
 #if LK_X86
     if (job->path == LOSSKIT_ISA_AVX512) { th_tile_avx512(b, c0, c1, best); return; }
     if (job->path == LOSSKIT_ISA_AVX2) { th_tile_avx2(b, c0, c1, best); return; }
+#elif LK_ARM64
+    if (job->path == LOSSKIT_ISA_NEON) { th_tile_neon(b, c0, c1, best); return; }
 #endif
     th_tile_scalar(b, c0, c1, best);
 }

@@ -2,11 +2,6 @@
  * (included after simd_layer.h by the kernels that reduce or rewrite an SGEMM
  * output: distance.c, metric.c). */
 
-#if LK_SIMD == 512
-#define PV_MASK_BITS(m) ((unsigned)(m))
-#else
-#define PV_MASK_BITS(m) ((unsigned)_mm256_movemask_ps(m))
-#endif
 
 /* d^2 = ni + nj + g (g = -2 x.y; ni, nj squared norms), or for cosine
  * 1 - g ni nj (g = x.y; ni, nj inverse norms), for pair (i, j + lane) over
@@ -28,7 +23,7 @@ V_INLINE vf VFN(pair_values)(vf g, vf ni, vf nj, bool cosine, size_t k, double (
     if (!m_none(flag)) {
         float lanes[VW];
         v_store(lanes, v);
-        unsigned bits = PV_MASK_BITS(flag);
+        unsigned bits = vm_bits(flag);
         for (unsigned l = 0; l < (unsigned)VW; l++)
             if (bits >> l & 1u) lanes[l] = (float)exact(ctx, i, j + l);
         v = v_load(lanes);
@@ -36,4 +31,3 @@ V_INLINE vf VFN(pair_values)(vf g, vf ni, vf nj, bool cosine, size_t k, double (
     return v;
 }
 
-#undef PV_MASK_BITS

@@ -151,12 +151,19 @@ static double ce_soft_chunk_scalar(void *vc, size_t b, size_t e) { return rows_s
 #include "simd_layer.h"
 #include "softmax_simd.h"
 #undef LK_SIMD
+#elif LK_ARM64
+#define LK_SIMD 128
+#include "simd_layer.h"
+#include "softmax_simd.h"
+#undef LK_SIMD
 #endif
 
 /* The chunk kernel of the ISA path in use. */
 #if LK_X86
 #define SM_PICK(name) (lk_isa_path() == LOSSKIT_ISA_AVX512 ? name##_avx512 \
                        : lk_isa_path() == LOSSKIT_ISA_AVX2 ? name##_avx2 : name##_scalar)
+#elif LK_ARM64
+#define SM_PICK(name) (lk_isa_path() == LOSSKIT_ISA_NEON ? name##_neon : name##_scalar)
 #else
 #define SM_PICK(name) name##_scalar
 #endif

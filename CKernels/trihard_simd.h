@@ -9,19 +9,9 @@
  *     comparison keeps the lowest index on ties.
  * Indices ride in float lanes (exact below 2^24, which the caller checks). */
 
-#if LK_SIMD == 512
-#define TH_NOT(m) ((__mmask16)~(m))
-#else
-#define TH_NOT(m) _mm256_xor_ps(m, _mm256_castsi256_ps(_mm256_set1_epi32(-1)))
-#endif
+#define TH_NOT(m) m_not(m)
 
-V_INLINE vf VFN(th_iota)(void) {
-#if LK_SIMD == 512
-    return _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-#else
-    return _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7);
-#endif
-}
+V_INLINE vf VFN(th_iota)(void) { return v_iota(); }
 
 /* v beats best in a max (GT) or a min (LT): NaN wins against a number. */
 #define TH_BEATS(v, best, op) m_or(v_cmp(v, best, op), m_and(v_cmp(v, v, _CMP_UNORD_Q), v_cmp(best, best, _CMP_ORD_Q)))

@@ -1,5 +1,5 @@
 /* Vector math for the SIMD paths (vecmath_simd.h, instantiated here for
- * AVX2 and AVX-512) and its scalar twins (libm) for the scalar path. */
+ * AVX2 and AVX-512 on x86-64, NEON on aarch64) and its scalar twins (libm) for the scalar path. */
 #ifndef LOSSKIT_VECMATH_H
 #define LOSSKIT_VECMATH_H
 
@@ -24,6 +24,11 @@ LK_INLINE float lk_softplusf(float x) { /* log(1 + e^x) */
 #include "vecmath_simd.h"
 #undef LK_SIMD
 #define LK_SIMD 512
+#include "simd_layer.h"
+#include "vecmath_simd.h"
+#undef LK_SIMD
+#elif LK_ARM64
+#define LK_SIMD 128
 #include "simd_layer.h"
 #include "vecmath_simd.h"
 #undef LK_SIMD

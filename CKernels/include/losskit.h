@@ -59,13 +59,14 @@ typedef enum losskit_reduction {
 typedef enum losskit_isa {
     LOSSKIT_ISA_SCALAR = 0,
     LOSSKIT_ISA_AVX2 = 1, /* AVX2 + FMA */
-    LOSSKIT_ISA_NEON = 2,  /* reserved: arm64 runs the scalar path today */
+    LOSSKIT_ISA_NEON = 2,  /* 128-bit NEON: the aarch64 baseline */
     LOSSKIT_ISA_AVX512 = 3 /* AVX-512 F, DQ, BW, VL (+ AVX2, FMA) */
 } losskit_isa;
 
 /* The ISA path in use. Chosen once (thread-safe) from the CPU's features
- * (AVX-512 where the CPU has it, else AVX2, else scalar); the environment
- * variable LOSSKIT_ISA=scalar|avx2|avx512 forces one (an unsupported request
+ * (x86-64: AVX-512 where the CPU has it, else AVX2, else scalar; aarch64:
+ * NEON, which every aarch64 CPU has); the environment variable
+ * LOSSKIT_ISA=scalar|avx2|avx512|neon forces one (an unsupported request
  * falls back to the best available). */
 losskit_isa losskit_active_isa(void);
 /* Name of an ISA ("scalar", "avx2", "avx512", "neon"). */
