@@ -115,27 +115,140 @@ typedef struct {
     int *status;
 } coco_job;
 
+/* One image and category: the kept detections' states (per area range and
+ * threshold: DET_TP, DET_FP or DET_IGNORED) at state[d * A * T + a * T + t],
+ * and the regular ground truths per area range added to npig. */
+static void coco_match_cell(const coco_job *J, const size_t *gts, size_t G, const size_t *dts, size_t D,
+                            double *ious, size_t *gind, uint8_t *gtig, uint8_t *gtm, uint8_t *crowd, size_t *hits,
+                            uint8_t *state, size_t npig[COCO_A]) {
+    const losskit_eval_boxes *gt = J->gt, *dt = J->dt;
+    for (size_t j = 0; j < G; j++) crowd[j] = gt->flags ? gt->flags[gts[j]] : 0;
+    /* IoU of the kept detections with every ground truth (file order); a
+     * detection below the lowest threshold everywhere matches nothing */
+    size_t nhits = 0; /* hits[]: the detections with some IoU >= the lowest threshold */
+    for (size_t d = 0; d < D; d++) {
+        const double *box = dt->boxes + 4 * dts[d];
+        bool hit = false;
+        for (size_t j = 0; j < G; j++) {
+            double v = coco_iou(box, gt->boxes + 4 * gts[j], crowd[j]);
+            ious[d * G + j] = v;
+            hit |= v >= J->iou_thr[0];
+        }
+        hits[nhits] = d;
+        nhits += hit;
+    }
+    for (size_t a = 0; a < COCO_A; a++) {
+        const double lo = coco_area_lo[a], hi = coco_area_hi[a];
+        /* ground truths: regular first, then ignored (stable) */
+        size_t ng = 0, regular = 0;
+        for (int pass = 0; pass < 2; pass++)
+            for (size_t j = 0; j < G; j++) {
+                double area = gt->areas[gts[j]];
+                bool ig = crowd[j] || area < lo || area > hi;
+                if ((int)ig == pass) { gind[ng] = j; gtig[ng] = ig; ng++; regular += !ig; }
+            }
+        npig[a] += regular;
+        for (size_t d = 0; d < D; d++) {
+            const double *box = dt->boxes + 4 * dts[d];
+            double area = box[2] * box[3];
+            uint8_t unmatched = (area < lo || area > hi) ? DET_IGNORED : DET_FP;
+            memset(state + d * (COCO_A * COCO_T) + a * COCO_T, unmatched, COCO_T);
+        }
+        for (size_t t = 0; t < COCO_T; t++) {
+            memset(gtm, 0, G);
+            const double thr = J->iou_thr[t] < 1 - 1e-10 ? J->iou_thr[t] : 1 - 1e-10;
+            for (size_t h = 0; h < nhits; h++) {
+                const size_t d = hits[h];
+                const double *row = ious + d * G;
+                double iou = thr;
+                long m = -1;
+                for (size_t q = 0; q < G; q++) {
+                    if (gtm[q] && !crowd[gind[q]]) continue;
+                    if (m > -1 && !gtig[m] && gtig[q]) break;
+                    double v = row[gind[q]];
+                    if (v < iou) continue;
+                    iou = v;
+                    m = (long)q;
+                }
+                uint8_t s;
+                if (m >= 0) {
+                    gtm[m] = 1;
+                    s = gtig[m] ? DET_IGNORED : DET_TP;
+                } else {
+                    const double *box = dt->boxes + 4 * dts[d];
+                    double area = box[2] * box[3];
+                    s = (area < lo || area > hi) ? DET_IGNORED : DET_FP;
+                }
+                state[d * (COCO_A * COCO_T) + a * COCO_T + t] = s;
+            }
+        }
+    }
+}
+
+/* pycocotools' accumulate for one category, area range, threshold and
+ * maxDets, over the category's kept detections in score order (their states
+ * st[0, n)). Precision is kept at the true positives only: between two of
+ * them it falls, so the monotone envelope at any position is the larger of
+ * its own value and the envelope at the next true positive, and a recall
+ * threshold > 0 is first reached at a true positive. */
+static void coco_accumulate(const coco_job *J, size_t k, size_t a, size_t t, size_t mi, const uint8_t *st, size_t n,
+                            size_t npig, double *tp_pr) {
+    const size_t K = J->num_categories;
+    const double eps = 2.220446049250313e-16;
+    double tp = 0, fp = 0, first_pr = 0;
+    size_t ntp = 0;
+    for (size_t o = 0; o < n; o++) {
+        const uint8_t s = st[o];
+        const bool is_tp = s == DET_TP;
+        tp += is_tp;
+        fp += s == DET_FP;
+        tp_pr[ntp] = tp / (fp + tp + eps);
+        ntp += is_tp;
+    }
+    if (n > 0) first_pr = (st[0] == DET_TP ? 1.0 : 0.0) / ((st[0] == DET_FP ? 1.0 : 0.0) + (st[0] == DET_TP ? 1.0 : 0.0) + eps);
+    for (size_t i = ntp; i > 1; i--) /* envelope over the true positives */
+        if (tp_pr[i - 1] > tp_pr[i - 2]) tp_pr[i - 2] = tp_pr[i - 1];
+    J->recall[((t * K + k) * COCO_A + a) * COCO_M + mi] = n ? tp / (double)npig : 0.0;
+    size_t pos = 0; /* the pos-th true positive (0-based): recall (pos + 1) / npig */
+    for (size_t r = 0; r < COCO_R; r++) {
+        const double thr = J->rec_thr[r];
+        double q = 0.0;
+        if (n > 0) {
+            if (0.0 >= thr) { /* reached at the first detection */
+                q = first_pr;
+                if (ntp > 0 && tp_pr[0] > q) q = tp_pr[0];
+            } else {
+                while (pos < ntp && (double)(pos + 1) / (double)npig < thr) pos++;
+                q = pos < ntp ? tp_pr[pos] : 0.0;
+            }
+        }
+        J->precision[(((t * COCO_R + r) * K + k) * COCO_A + a) * COCO_M + mi] = q;
+    }
+}
+
 static void coco_category(void *ctx, size_t k) {
     coco_job *J = ctx;
-    const losskit_eval_boxes *gt = J->gt, *dt = J->dt;
-    const size_t I = J->num_images, K = J->num_categories;
+    const losskit_eval_boxes *dt = J->dt;
+    const size_t I = J->num_images;
     const size_t cell0 = k * I;
     const size_t ndt_all = J->dt_start[cell0 + I] - J->dt_start[cell0];
     const size_t maxd = J->max_cell_dt, maxg = J->max_cell_gt;
     const size_t keep_max = maxd < 100 ? maxd : 100;
+    const size_t S = COCO_A * COCO_T;
 
-    /* scratch: per kept detection its score, rank and 40 states; the category's order */
     size_t cap = ndt_all + 1;
     double *score = malloc(cap * sizeof(double));
     uint8_t *rank = malloc(cap);
-    uint8_t *state = malloc(cap * COCO_A * COCO_T);
+    uint8_t *state = malloc(cap * S), *sstate = malloc(cap * S);
     size_t *order = malloc(cap * sizeof(size_t)), *tmp = malloc((cap > maxd ? cap : maxd + 1) * sizeof(size_t));
     size_t *cell_dt = malloc((maxd + 1) * sizeof(size_t));
     size_t *gind = malloc((maxg + 1) * sizeof(size_t));
-    uint8_t *gtig = malloc(maxg + 1), *gtm = malloc(maxg + 1);
+    uint8_t *gtig = malloc(maxg + 1), *gtm = malloc(maxg + keep_max + 1), *crowd = malloc(maxg + 1);
     double *ious = malloc((keep_max * maxg + 1) * sizeof(double));
-    double *tp_rc = malloc(cap * sizeof(double)), *pr = malloc(cap * sizeof(double));
-    if (!score || !rank || !state || !order || !tmp || !cell_dt || !gind || !gtig || !gtm || !ious || !tp_rc || !pr) {
+    double *tp_pr = malloc(cap * sizeof(double));
+    size_t *hits = malloc((keep_max + 1) * sizeof(size_t));
+    if (!score || !rank || !hits || !state || !sstate || !order || !tmp || !cell_dt || !gind || !gtig || !gtm ||
+        !crowd || !ious || !tp_pr) {
         J->status[k] = LOSSKIT_ERR_NOMEM;
         goto done;
     }
@@ -145,106 +258,39 @@ static void coco_category(void *ctx, size_t k) {
         const size_t c = cell0 + img;
         const size_t g0 = J->gt_start[c], G = J->gt_start[c + 1] - g0;
         const size_t d0 = J->dt_start[c], Dall = J->dt_start[c + 1] - d0;
-        for (size_t a = 0; a < COCO_A; a++)
-            for (size_t j = 0; j < G; j++) {
-                size_t g = J->gt_order[g0 + j];
-                bool crowd = gt->flags && gt->flags[g];
-                double area = gt->areas[g];
-                if (!crowd && !(area < coco_area_lo[a] || area > coco_area_hi[a])) npig[a]++;
-            }
-        if (Dall == 0) continue;
+        if (G == 0 && Dall == 0) continue;
         memcpy(cell_dt, J->dt_order + d0, Dall * sizeof(size_t));
         sort_desc_stable(dt->scores, cell_dt, Dall, tmp);
         const size_t D = Dall < 100 ? Dall : 100;
-        /* IoU of the kept detections with every ground truth (file order) */
-        for (size_t d = 0; d < D; d++)
-            for (size_t j = 0; j < G; j++) {
-                size_t g = J->gt_order[g0 + j];
-                ious[d * G + j] = coco_iou(dt->boxes + 4 * cell_dt[d], gt->boxes + 4 * g, gt->flags && gt->flags[g]);
-            }
+        coco_match_cell(J, J->gt_order + g0, G, cell_dt, D, ious, gind, gtig, gtm, crowd, hits, state + nkept * S, npig);
         for (size_t d = 0; d < D; d++) {
             score[nkept + d] = dt->scores[cell_dt[d]];
             rank[nkept + d] = (uint8_t)d;
-        }
-        for (size_t a = 0; a < COCO_A; a++) {
-            /* ground truths: regular first, then ignored (stable) */
-            size_t ng = 0;
-            for (int pass = 0; pass < 2; pass++)
-                for (size_t j = 0; j < G; j++) {
-                    size_t g = J->gt_order[g0 + j];
-                    bool crowd = gt->flags && gt->flags[g];
-                    double area = gt->areas[g];
-                    bool ig = crowd || area < coco_area_lo[a] || area > coco_area_hi[a];
-                    if ((int)ig == pass) { gind[ng] = j; gtig[ng] = ig; ng++; }
-                }
-            for (size_t t = 0; t < COCO_T; t++) {
-                memset(gtm, 0, G ? G : 1);
-                for (size_t d = 0; d < D; d++) {
-                    const double *box = dt->boxes + 4 * cell_dt[d];
-                    double iou = J->iou_thr[t] < 1 - 1e-10 ? J->iou_thr[t] : 1 - 1e-10;
-                    long m = -1;
-                    for (size_t q = 0; q < G; q++) {
-                        size_t g = J->gt_order[g0 + gind[q]];
-                        bool crowd = gt->flags && gt->flags[g];
-                        if (gtm[q] && !crowd) continue;
-                        if (m > -1 && !gtig[m] && gtig[q]) break;
-                        double v = ious[d * G + gind[q]];
-                        if (v < iou) continue;
-                        iou = v;
-                        m = (long)q;
-                    }
-                    uint8_t s;
-                    if (m >= 0) {
-                        gtm[m] = 1;
-                        s = gtig[m] ? DET_IGNORED : DET_TP;
-                    } else {
-                        double area = box[2] * box[3];
-                        s = (area < coco_area_lo[a] || area > coco_area_hi[a]) ? DET_IGNORED : DET_FP;
-                    }
-                    state[(nkept + d) * (COCO_A * COCO_T) + a * COCO_T + t] = s;
-                }
-            }
         }
         nkept += D;
     }
     /* the category's detections: (image, rank) order already; stable by score */
     for (size_t i = 0; i < nkept; i++) order[i] = i;
     sort_desc_stable(score, order, nkept, tmp);
-
-    for (size_t a = 0; a < COCO_A; a++) {
-        if (npig[a] == 0) continue; /* stays -1 */
-        for (size_t mi = 0; mi < COCO_M; mi++) {
-            const size_t maxdet = coco_max_dets[mi];
-            for (size_t t = 0; t < COCO_T; t++) {
-                double tp = 0, fp = 0;
-                size_t nd = 0;
-                for (size_t o = 0; o < nkept; o++) {
-                    size_t i = order[o];
-                    if (rank[i] >= maxdet) continue;
-                    uint8_t s = state[i * (COCO_A * COCO_T) + a * COCO_T + t];
-                    if (s == DET_TP) tp += 1;
-                    else if (s == DET_FP) fp += 1;
-                    tp_rc[nd] = tp / (double)npig[a];
-                    pr[nd] = tp / (fp + tp + 2.220446049250313e-16);
-                    nd++;
-                }
-                double rc_last = nd ? tp_rc[nd - 1] : 0.0;
-                for (size_t i = nd; i > 1; i--)
-                    if (pr[i - 1] > pr[i - 2]) pr[i - 2] = pr[i - 1];
-                const size_t ridx = ((t * K + k) * COCO_A + a) * COCO_M + mi;
-                J->recall[ridx] = rc_last;
-                size_t pos = 0;
-                for (size_t r = 0; r < COCO_R; r++) {
-                    while (pos < nd && tp_rc[pos] < J->rec_thr[r]) pos++;
-                    const size_t pidx = (((t * COCO_R + r) * K + k) * COCO_A + a) * COCO_M + mi;
-                    J->precision[pidx] = pos < nd ? pr[pos] : 0.0;
-                }
-            }
+    /* per maxDets, the states of the detections it keeps, transposed to
+     * [a, t][sorted position]: each accumulate pass streams one row */
+    for (size_t mi = 0; mi < COCO_M; mi++) {
+        size_t n = 0;
+        for (size_t o = 0; o < nkept; o++) {
+            const size_t i = order[o];
+            if (rank[i] >= coco_max_dets[mi]) continue;
+            for (size_t s = 0; s < S; s++) sstate[s * cap + n] = state[i * S + s];
+            n++;
+        }
+        for (size_t a = 0; a < COCO_A; a++) {
+            if (npig[a] == 0) continue; /* stays -1 */
+            for (size_t t = 0; t < COCO_T; t++)
+                coco_accumulate(J, k, a, t, mi, sstate + (a * COCO_T + t) * cap, n, npig[a], tp_pr);
         }
     }
 done:
-    free(score); free(rank); free(state); free(order); free(tmp); free(cell_dt);
-    free(gind); free(gtig); free(gtm); free(ious); free(tp_rc); free(pr);
+    free(score); free(rank); free(hits); free(state); free(sstate); free(order); free(tmp); free(cell_dt);
+    free(gind); free(gtig); free(gtm); free(crowd); free(ious); free(tp_pr);
 }
 
 /* Mean of the entries > -1 (pycocotools' _summarize), -1 if none. */

@@ -177,16 +177,16 @@ struct DetectionEvalData {
         var imageRank: [Int: Int64] = [:], categoryRank: [Int: Int64] = [:]
         for (i, id) in imageIds.enumerated() { imageRank[id] = Int64(i) }
         for (k, id) in categoryIds.enumerated() { categoryRank[id] = Int64(k) }
-        func check(_ box: COCOBox, _ name: String) throws {
+        func check(_ box: COCOBox, _ name: @autoclosure () -> String) throws {
             guard box.x.isFinite, box.y.isFinite, box.width.isFinite, box.height.isFinite,
                   box.width >= 0, box.height >= 0 else {
-                throw LossKitError.invalidParameter(argument: name, value: "[\(box.x), \(box.y), \(box.width), \(box.height)]",
+                throw LossKitError.invalidParameter(argument: name(), value: "[\(box.x), \(box.y), \(box.width), \(box.height)]",
                                                     reason: "a bbox needs finite coordinates and width, height >= 0")
             }
         }
-        func rank(_ table: [Int: Int64], _ id: Int, _ name: String, _ what: String) throws -> Int64 {
+        func rank(_ table: [Int: Int64], _ id: Int, _ name: @autoclosure () -> String, _ what: String) throws -> Int64 {
             guard let r = table[id] else {
-                throw LossKitError.invalidParameter(argument: name, value: "\(id)", reason: "not among the ground truth's \(what) ids")
+                throw LossKitError.invalidParameter(argument: name(), value: "\(id)", reason: "not among the ground truth's \(what) ids")
             }
             return r
         }
@@ -198,7 +198,7 @@ struct DetectionEvalData {
             }
             gtImages.append(try rank(imageRank, a.imageId, "annotations[\(i)].image_id", "image"))
             gtCategories.append(try rank(categoryRank, a.categoryId, "annotations[\(i)].category_id", "category"))
-            gtBoxes += [a.bbox.x, a.bbox.y, a.bbox.width, a.bbox.height]
+            gtBoxes.append(a.bbox.x); gtBoxes.append(a.bbox.y); gtBoxes.append(a.bbox.width); gtBoxes.append(a.bbox.height)
             gtAreas.append(a.area)
             gtCrowd.append(a.isCrowd ? 1 : 0)
             gtDifficult.append(a.isDifficult ? 1 : 0)
@@ -211,7 +211,7 @@ struct DetectionEvalData {
             }
             dtImages.append(try rank(imageRank, d.imageId, "detections[\(i)].image_id", "image"))
             dtCategories.append(try rank(categoryRank, d.categoryId, "detections[\(i)].category_id", "category"))
-            dtBoxes += [d.bbox.x, d.bbox.y, d.bbox.width, d.bbox.height]
+            dtBoxes.append(d.bbox.x); dtBoxes.append(d.bbox.y); dtBoxes.append(d.bbox.width); dtBoxes.append(d.bbox.height)
             dtScores.append(d.score)
         }
     }
