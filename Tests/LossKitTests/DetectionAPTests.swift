@@ -218,6 +218,31 @@ struct DetectionAPTests {
         Self.expectError("threads") { _ = try cocoEvaluate(groundTruth: gt, detections: det(1, 5), execution: Execution(threads: 0)) }
     }
 
+    @Test("file reader: escapes, unknown fields of every kind, number forms, trailing data")
+    func readerEdgeCases() throws {
+        let text = #"""
+         { "info": {"year": 2017, "list": [1, [2, {"a": null}], true, false], "s": "x\"y"},
+           "images": [ {"id": 3, "file_name": "a b.jpg"}, {"id": 1.0} ],
+           "categories": [{"id": 2, "name": "caf\u00e9 \"q\"\n"}],
+           "annotations": [{"segmentation": [[1, 2, 3]], "id": 9, "image_id": 3, "category_id": 2,
+                            "bbox": [1e1, -0.5, 2.5E+1, 0], "area": 1.25e2, "iscrowd": true, "difficult": 0}] }
+        """#
+        let gt = try COCOGroundTruth(jsonData: Data(text.utf8))
+        #expect(gt.imageIds == [3, 1])
+        #expect(gt.categories == [.init(id: 2, name: "café \"q\"\n")])
+        #expect(gt.annotations == [.init(id: 9, imageId: 3, categoryId: 2, bbox: COCOBox(x: 10, y: -0.5, width: 25, height: 0),
+                                         area: 125, isCrowd: true, isDifficult: false)])
+        // numbers read exactly as Python's json (correctly rounded)
+        let dt = try COCODetections(jsonData: Data(#"[{"image_id": 3, "category_id": 2, "bbox": [0.1, 0.2, 0.30000000000000004, 5e-324], "score": 0.7}]"#.utf8))
+        #expect(dt.detections[0].bbox == COCOBox(x: 0.1, y: 0.2, width: 0.30000000000000004, height: .leastNonzeroMagnitude))
+        #expect(try COCODetections(jsonData: Data("  [ ]\n".utf8)).detections.isEmpty)
+        Self.expectError("unexpected data after") { _ = try COCODetections(jsonData: Data("[] x".utf8)) }
+        Self.expectError("[0].image_id") { _ = try COCODetections(jsonData: Data(#"[{"image_id": 1.5, "category_id": 2, "bbox": [0, 0, 1, 1], "score": 1}]"#.utf8)) }
+        Self.expectError(".images") { _ = try COCOGroundTruth(jsonData: Data(#"{"categories": [], "annotations": []}"#.utf8)) }
+        Self.expectError("unterminated string") { _ = try COCOGroundTruth(jsonData: Data(#"{"images": [{"id": 1, "x": "abc"#.utf8)) }
+        Self.expectError(".categories[0].id") { _ = try COCOGroundTruth(jsonData: Data(#"{"images": [], "categories": [{"name": "a"}], "annotations": []}"#.utf8)) }
+    }
+
     @Test("C entry points: a bad argument gives -k and writes nothing")
     func cArgumentChecks() {
         let box: [Double] = [0, 0, 10, 10], area: [Double] = [100], score: [Double] = [0.5]

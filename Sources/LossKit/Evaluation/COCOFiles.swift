@@ -66,14 +66,72 @@ public struct COCOGroundTruth: Sendable {
     /// - Throws: ``LossKitError/invalidParameter(argument:value:reason:)`` naming the file
     ///   (`source`) and the JSON path of the first malformed field.
     public init(jsonData: Data, source: String = "ground truth") throws {
-        let file: GroundTruthFile = try decodeJSON(GroundTruthFile.self, from: jsonData, source: source)
-        imageIds = file.images.map(\.id)
-        categories = file.categories.map { Category(id: $0.id, name: $0.name ?? "\($0.id)") }
-        annotations = try file.annotations.enumerated().map { index, a in
-            Annotation(id: a.id, imageId: a.image_id, categoryId: a.category_id,
-                       bbox: try box(a.bbox, "\(source): annotations[\(index)].bbox"), area: a.area,
-                       isCrowd: a.iscrowd.value, isDifficult: a.difficult.value)
+        var r = COCOJSONReader(Array(jsonData), source: source)
+        var images: [Int]?, categories: [Category]?, annotations: [Annotation]?
+        try r.object { r, key in
+            switch key {
+            case "images":
+                var ids: [Int] = []
+                try r.array { r, _ in
+                    var id: Int?
+                    try r.object { r, key in if key == "id" { id = try r.integer() } else { try r.skip() } }
+                    guard let id else { throw r.missing("id") }
+                    ids.append(id)
+                }
+                images = ids
+            case "categories":
+                var list: [Category] = []
+                try r.array { r, _ in
+                    var id: Int?, name: String?
+                    try r.object { r, key in
+                        switch key {
+                        case "id": id = try r.integer()
+                        case "name": name = try r.string()
+                        default: try r.skip()
+                        }
+                    }
+                    guard let id else { throw r.missing("id") }
+                    list.append(Category(id: id, name: name ?? "\(id)"))
+                }
+                categories = list
+            case "annotations":
+                var list: [Annotation] = []
+                try r.array { r, index in
+                    var id: Int?, image: Int?, category: Int?, bbox: [Double]?, area: Double?
+                    var crowd = false, difficult = false
+                    try r.object { r, key in
+                        switch key {
+                        case "id": id = try r.integer()
+                        case "image_id": image = try r.integer()
+                        case "category_id": category = try r.integer()
+                        case "bbox": bbox = try r.numbers()
+                        case "area": area = try r.number()
+                        case "iscrowd": crowd = try r.flag()
+                        case "difficult": difficult = try r.flag()
+                        default: try r.skip()
+                        }
+                    }
+                    guard let id else { throw r.missing("id") }
+                    guard let image else { throw r.missing("image_id") }
+                    guard let category else { throw r.missing("category_id") }
+                    guard let bbox else { throw r.missing("bbox") }
+                    guard let area else { throw r.missing("area") }
+                    list.append(Annotation(id: id, imageId: image, categoryId: category,
+                                           bbox: try box(bbox, "\(source): annotations[\(index)].bbox"), area: area,
+                                           isCrowd: crowd, isDifficult: difficult))
+                }
+                annotations = list
+            default:
+                try r.skip()
+            }
         }
+        try r.end()
+        guard let images else { throw r.missing("images") }
+        guard let categories else { throw r.missing("categories") }
+        guard let annotations else { throw r.missing("annotations") }
+        imageIds = images
+        self.categories = categories
+        self.annotations = annotations
     }
 
     /// Reads and parses a COCO instances file.
@@ -105,69 +163,32 @@ public struct COCODetections: Sendable {
 
     /// Parses a COCO results JSON document.
     public init(jsonData: Data, source: String = "detections") throws {
-        let file = try decodeJSON([DetectionRecord].self, from: jsonData, source: source)
-        detections = try file.enumerated().map { index, d in
-            Detection(imageId: d.image_id, categoryId: d.category_id,
-                      bbox: try box(d.bbox, "\(source): [\(index)].bbox"), score: d.score)
+        var r = COCOJSONReader(Array(jsonData), source: source)
+        var list: [Detection] = []
+        try r.array { r, index in
+            var image: Int?, category: Int?, bbox: [Double]?, score: Double?
+            try r.object { r, key in
+                switch key {
+                case "image_id": image = try r.integer()
+                case "category_id": category = try r.integer()
+                case "bbox": bbox = try r.numbers()
+                case "score": score = try r.number()
+                default: try r.skip()
+                }
+            }
+            guard let image else { throw r.missing("image_id") }
+            guard let category else { throw r.missing("category_id") }
+            guard let bbox else { throw r.missing("bbox") }
+            guard let score else { throw r.missing("score") }
+            list.append(Detection(imageId: image, categoryId: category, bbox: try box(bbox, "\(source): [\(index)].bbox"), score: score))
         }
+        try r.end()
+        detections = list
     }
 
     /// Reads and parses a COCO results file.
     public init(contentsOf url: URL) throws {
         try self.init(jsonData: try readFile(url), source: url.path)
-    }
-}
-
-// MARK: - JSON records (only the fields read)
-
-private struct GroundTruthFile: Decodable {
-    struct Image: Decodable { var id: Int }
-    struct Category: Decodable { var id: Int; var name: String? }
-    struct Annotation: Decodable {
-        var id: Int
-        var image_id: Int
-        var category_id: Int
-        var bbox: [Double]
-        var area: Double
-        var iscrowd: FlexibleFlag
-        var difficult: FlexibleFlag
-
-        enum CodingKeys: String, CodingKey { case id, image_id, category_id, bbox, area, iscrowd, difficult }
-        init(from decoder: Decoder) throws {
-            let c = try decoder.container(keyedBy: CodingKeys.self)
-            id = try c.decode(Int.self, forKey: .id)
-            image_id = try c.decode(Int.self, forKey: .image_id)
-            category_id = try c.decode(Int.self, forKey: .category_id)
-            bbox = try c.decode([Double].self, forKey: .bbox)
-            area = try c.decode(Double.self, forKey: .area)
-            iscrowd = try c.decodeIfPresent(FlexibleFlag.self, forKey: .iscrowd) ?? FlexibleFlag(value: false)
-            difficult = try c.decodeIfPresent(FlexibleFlag.self, forKey: .difficult) ?? FlexibleFlag(value: false)
-        }
-    }
-    var images: [Image]
-    var categories: [Category]
-    var annotations: [Annotation]
-}
-
-private struct DetectionRecord: Decodable {
-    var image_id: Int
-    var category_id: Int
-    var bbox: [Double]
-    var score: Double
-}
-
-/// A 0/1 flag written as a number or a boolean (`"iscrowd": 0`, `"difficult": true`).
-private struct FlexibleFlag: Decodable {
-    var value: Bool
-    init(value: Bool) { self.value = value }
-    init(from decoder: Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if let b = try? c.decode(Bool.self) { value = b; return }
-        let n = try c.decode(Int.self)
-        guard n == 0 || n == 1 else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "a flag must be 0 or 1, got \(n)")
-        }
-        value = n == 1
     }
 }
 
@@ -183,25 +204,5 @@ private func readFile(_ url: URL) throws -> Data {
         return try Data(contentsOf: url)
     } catch {
         throw LossKitError.invalidParameter(argument: "file", value: url.path, reason: "cannot be read (\(error.localizedDescription))")
-    }
-}
-
-/// JSONDecoder with its errors turned into a ``LossKitError`` that names the file and the JSON path.
-private func decodeJSON<T: Decodable>(_ type: T.Type, from data: Data, source: String) throws -> T {
-    do {
-        return try JSONDecoder().decode(type, from: data)
-    } catch let error as DecodingError {
-        let (path, reason): ([CodingKey], String)
-        switch error {
-        case let .typeMismatch(_, context), let .valueNotFound(_, context), let .dataCorrupted(context):
-            (path, reason) = (context.codingPath, context.debugDescription)
-        case let .keyNotFound(key, context):
-            (path, reason) = (context.codingPath + [key], "missing field \"\(key.stringValue)\"")
-        @unknown default:
-            (path, reason) = ([], "\(error)")
-        }
-        let where_ = path.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-        throw LossKitError.invalidParameter(argument: source, value: where_.isEmpty ? "(document)" : where_,
-                                            reason: "not a valid COCO file: \(reason)")
     }
 }
