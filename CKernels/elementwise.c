@@ -141,8 +141,8 @@ typedef struct {
     V_TARGET static double VFN(name##_wfwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, false, true); } \
     V_TARGET static double VFN(name##_wbwd)(void *c, size_t b, size_t e) { return VFN(name##_body)(c, b, e, true, true); }
 
-#if LK_X86
 #define EW_SCALAR_FNS(name) {name##_scalar_fwd, name##_scalar_bwd, name##_scalar_wfwd, name##_scalar_wbwd}
+#if LK_X86
 #define EW_KERNELS_VEC(name)                                                                  \
     {EW_SCALAR_FNS(name), {name##_fwd_avx2, name##_bwd_avx2, name##_wfwd_avx2, name##_wbwd_avx2}, \
      {name##_fwd_avx512, name##_bwd_avx512, name##_wfwd_avx512, name##_wbwd_avx512}}

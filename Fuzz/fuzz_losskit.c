@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     int threads = thr;
     size_t nb1 = total / 4 < 64 ? total / 4 : 64, nb2 = rows < 32 ? rows : 32;
     size_t dd = 1 + (size_t)(flags % 7), rr = total / dd;
-    switch (op % 21) {
+    switch (op % 22) {
     case 0: losskit_l1(X, t, total, W, red, L, G, threads); break;
     case 1: losskit_mse(X, t, total, W, red, L, G, threads); break;
     case 2: losskit_smooth_l1(X, t, total, W, p1, red, L, G, threads); break;
@@ -134,6 +134,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
             losskit_mahalanobis_factor(t, dd, factor, &rank);
             free(factor);
         }
+        break; }
+    case 21: { /* detection AP: boxes, areas, scores from x (doubles; may be anything), indices possibly out of range */
+        size_t ng = total / 12, nd = (total - 6 * ng) / 6, I = 1 + flags % 4, K = 1 + (flags >> 2) % 4;
+        double *gb = malloc(8 * (4 * ng + 1)), *ga = malloc(8 * (ng + 1)), *db = malloc(8 * (4 * nd + 1)), *ds = malloc(8 * (nd + 1));
+        int64_t *gi = malloc(8 * (ng + 1)), *gc = malloc(8 * (ng + 1)), *di = malloc(8 * (nd + 1)), *dc = malloc(8 * (nd + 1));
+        uint8_t *gf = malloc(ng + 1);
+        size_t k = 0;
+        for (size_t i = 0; i < ng; i++) {
+            for (int j = 0; j < 4; j++) gb[4 * i + j] = (flags & 64) ? x[k++] : fabs((double)x[k++]);
+            ga[i] = fabs((double)x[k++]);
+            gf[i] = (uint8_t)(x[k++] > 0);
+            gi[i] = (int64_t)((i * 5) % I) + ((flags & 4) && i == 1 ? (int64_t)I : 0);
+            gc[i] = (int64_t)((i * 3) % K);
+        }
+        for (size_t i = 0; i < nd; i++) {
+            for (int j = 0; j < 4; j++) db[4 * i + j] = fabs((double)x[k++]);
+            ds[i] = x[k++];
+            di[i] = (int64_t)((i * 7) % I);
+            dc[i] = (int64_t)((size_t)fabs((double)x[k++]) % K);
+        }
+        losskit_eval_boxes G1 = {gb, NULL, ga, (flags & 128) ? NULL : gf, gi, gc, ng}, D1 = {db, ds, NULL, NULL, di, dc, nd};
+        double stats[LOSSKIT_COCO_STATS], *prec = malloc(8 * (K * 10 * 101 * 4 * 3)), *rec = malloc(8 * (K * 10 * 4 * 3)), ap[4], mean;
+        losskit_coco_evaluate(&G1, &D1, I, K, stats, (flags & 16) ? NULL : prec, (flags & 32) ? NULL : rec, threads);
+        losskit_voc_evaluate(&G1, &D1, I, K, (double)p1, flags & 1, flags & 2, ap, (flags & 8) ? NULL : &mean, threads);
+        free(gb); free(ga); free(db); free(ds); free(gi); free(gc); free(di); free(dc); free(gf); free(prec); free(rec);
         break; }
     }
     if (total) losskit_vecmath(op % 5, x, g, total);
