@@ -48,7 +48,8 @@ struct Options {
 }
 
 /// Every workload, in the order they run.
-var allWorkloads: [Workload] { elementwiseWorkloads + detectionWorkloads + metricWorkloads }
+var allWorkloads: [Workload] { elementwiseWorkloads + detectionWorkloads + metricWorkloads
+    + reidEvalWorkloads }
 
 /// A message on stderr (stdout may be JSON lines), then exit.
 func fail(_ message: String, status: Int32) -> Never {
