@@ -135,11 +135,12 @@ def main():
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--filter")
     ap.add_argument("--one", help=argparse.SUPPRESS)  # a single workload in this process
+    # make bench-peers passes torch_peer.py's flags here too: one thread only, nothing to compile
+    ap.add_argument("--threads", help="ignored: these rows run at 1 thread")
+    ap.add_argument("--no-compile", action="store_true", help="ignored")
     args = ap.parse_args()
     if args.one:
         return run_one(args.one, args.quick, args.json)
-    if args.filter and args.filter not in WORKLOADS:
-        raise SystemExit(f"no workload named {args.filter}; the workloads are: {', '.join(WORKLOADS)}")
     for name in WORKLOADS:
         if args.filter and name != args.filter:
             continue
