@@ -134,6 +134,16 @@ def reid_data(nq, ng, d, ids, cams, junk=0, lonely=0):
             RNG.integers(1, cams + 1, ng).astype(np.int64))
 
 
+def both_ap_forms(dist, qi, gi, qc, gc):
+    """eval_func's CMC / mAP / AP and the official Market-1501 AP, as expected tensors."""
+    expected = {}
+    for kind, official in [("mean_precision", False), ("market1501", True)]:
+        cmc, mAP, ap, first = eval_func(dist, qi, gi, qc, gc, official=official)
+        expected.update({f"cmc_{kind}": tensor(cmc), f"map_{kind}": tensor(np.array(mAP)), f"ap_{kind}": tensor(ap),
+                         "first_match": tensor(first)})
+    return expected
+
+
 def main():
     cases = []
     for name, metric, normalize, kw in [("euclidean_normalized", "euclidean", True, dict(junk=6, lonely=2)),
@@ -142,13 +152,7 @@ def main():
         qf, gf, qi, qc, gi, gc = reid_data(37, 150, 24, 15, 6, **kw)
         x, y = (normalized(qf), normalized(gf)) if normalize else (qf, gf)
         dist = distances(x, y, metric)
-        expected = {"distances": tensor(dist)}
-        for kind, official in [("mean_precision", False), ("market1501", True)]:
-            cmc, mAP, ap, first = eval_func(dist, qi, gi, qc, gc, official=official)
-            expected[f"cmc_{kind}"] = tensor(cmc)
-            expected[f"map_{kind}"] = tensor(np.array(mAP))
-            expected[f"ap_{kind}"] = tensor(ap)
-            expected["first_match"] = tensor(first)
+        expected = {"distances": tensor(dist), **both_ap_forms(dist, qi, gi, qc, gc)}
         cases.append({"name": name, "params": {"metric": metric, "normalize": normalize},
                       "inputs": {"query": tensor(qf), "gallery": tensor(gf), "query_ids": tensor(qi),
                                  "query_cams": tensor(qc), "gallery_ids": tensor(gi), "gallery_cams": tensor(gc)},
@@ -157,13 +161,7 @@ def main():
     qi = RNG.integers(0, 4, 25); qc = RNG.integers(0, 3, 25)
     gi = RNG.integers(-1, 4, 60); gc = RNG.integers(0, 3, 60)
     dist = RNG.integers(0, 4, (25, 60)).astype(np.float64)
-    expected = {}
-    for kind, official in [("mean_precision", False), ("market1501", True)]:
-        cmc, mAP, ap, first = eval_func(dist, qi, gi, qc, gc, official=official)
-        expected[f"cmc_{kind}"] = tensor(cmc)
-        expected[f"map_{kind}"] = tensor(np.array(mAP))
-        expected[f"ap_{kind}"] = tensor(ap)
-        expected["first_match"] = tensor(first)
+    expected = both_ap_forms(dist, qi, gi, qc, gc)
     cases.append({"name": "ties_distance_matrix", "params": {},
                   "inputs": {"distances": tensor(dist), "query_ids": tensor(qi), "query_cams": tensor(qc),
                              "gallery_ids": tensor(gi), "gallery_cams": tensor(gc)}, "expected": expected})
