@@ -197,6 +197,24 @@ struct ReIDEvalTests {
         #expect(losskit_reid_evaluate_features(7, 1, [1], 1, [1], 1, 1, l, 0, &scores, nil, 0) == -1)
     }
 
+    /// Fewer items than k1 + 1 neighbours, junk gallery entries, exact duplicates, k2 > 1 and 1.
+    @Test("re-ranking of tiny sets, with junk and duplicates: C equals portable")
+    func rerankTiny() throws {
+        var rng = SeededRandom(seed: 11)
+        let q = 3, g = 6, d = 3
+        let query = rng.normal(count: q * d)
+        var gallery = rng.normal(count: g * d)
+        for k in 0..<d { gallery[3 * d + k] = gallery[1 * d + k] } // gallery 3 duplicates gallery 1
+        let ids: [Int64] = [1, -1, 2, 1, -1, 3]
+        for p in [ReRanking(), ReRanking(k1: 2, k2: 1, lambda: 0), ReRanking(k1: 3, k2: 3, lambda: 1)] {
+            let c = try kReciprocalRerank(query: query, gallery: gallery, dimension: d, galleryIDs: ids, parameters: p)
+            let s = try kReciprocalRerank(query: query, gallery: gallery, dimension: d, galleryIDs: ids, parameters: p,
+                                          execution: .portable)
+            #expect(firstMismatch(c, s, rtol: 2e-5, atol: 2e-6) == nil, "\(p): \(c) vs \(s)")
+            for i in 0..<q { #expect(c[i * g + 1] == .infinity && c[i * g + 4] == .infinity) }
+        }
+    }
+
     @Test("NaN features give NaN re-ranked distances")
     func rerankNaN() throws {
         var rng = SeededRandom(seed: 3)
