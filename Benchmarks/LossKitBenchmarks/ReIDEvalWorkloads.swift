@@ -8,7 +8,7 @@ let reidEvalWorkloads: [Workload] = [
 
 /// Market-1501's shape: 3,368 queries and 15,913 gallery images (2,793 of them
 /// distractors, identity 0) of 750 identities over 6 cameras, 2048-d features
-/// (an identity centre N(0, 1) plus N(0, 1.2^2) noise per image, ReLU'd as a
+/// (an identity centre N(0, 1) plus N(0, 2.8^2) noise per image, ReLU'd as a
 /// ResNet-50 pool's are). The workload is what reid-strong-baseline runs:
 /// L2 normalization, Euclidean distances, CMC (50 ranks) and mAP; with
 /// `rerank`, k-reciprocal re-ranking (k1 20, k2 6, lambda 0.3) first.
@@ -55,7 +55,7 @@ func marketLikeFeatures(queries q: Int, gallery g: Int, dimension d: Int, identi
     var qids: [Int64] = [], qcams: [Int64] = [], gids: [Int64] = [], gcams: [Int64] = []
     var query = [Float](repeating: 0, count: q * d), gallery = [Float](repeating: 0, count: g * d)
     func fill(_ out: inout [Float], _ row: Int, _ id: Int64) {
-        let noise = rng.normal(d, std: 1.2)
+        let noise = rng.normal(d, std: 2.8)
         for k in 0..<d {
             let centre = id > 0 ? centres[(Int(id) - 1) * d + k] : 0
             out[row * d + k] = max(0, centre + noise[k])

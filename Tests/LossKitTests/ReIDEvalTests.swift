@@ -112,6 +112,15 @@ struct ReIDEvalTests {
                 }
             }
         }
+        // ~175 matches per query: the C path's binary-search branch (more than 64 matches)
+        let many = ReIDLabels(queryIDs: (0..<q).map { Int64($0 % 4) }, queryCameras: cams(q),
+                              galleryIDs: (0..<g).map { Int64($0 % 4) }, galleryCameras: cams(g))
+        let rounded = try pairwiseDistance(query, gallery, dimension: d).map { ($0 * 20).rounded() / 20 }
+        for kind in ReIDAveragePrecision.allCases {
+            let c = try evaluateReID(distances: rounded, labels: many, averagePrecision: kind)
+            let s = try evaluateReID(distances: rounded, labels: many, averagePrecision: kind, execution: .portable)
+            #expect(c.firstMatchRank == s.firstMatchRank && c.averagePrecision == s.averagePrecision, "many matches \(kind)")
+        }
         let r1 = try kReciprocalRerank(query: Array(query[0 ..< 20 * d]), gallery: Array(gallery[0 ..< 200 * d]),
                                        dimension: d, execution: Execution(threads: 1))
         let r2 = try kReciprocalRerank(query: Array(query[0 ..< 20 * d]), gallery: Array(gallery[0 ..< 200 * d]),
