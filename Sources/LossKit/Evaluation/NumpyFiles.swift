@@ -7,14 +7,18 @@ import Foundation
 /// another dtype, a truncated file - is a ``NumpyFileError`` that says what
 /// the file holds and what was expected, never a crash.
 public struct NumpyArray: Sendable, Equatable {
+    /// The values, in C order.
     public enum Values: Sendable, Equatable {
         case float32([Float])
         case int64([Int64])
     }
 
+    /// The array's shape (empty for a scalar).
     public var shape: [Int]
+    /// The array's values.
     public var values: Values
 
+    /// An array to write with ``npyData()``.
     public init(shape: [Int], values: Values) {
         self.shape = shape
         self.values = values
@@ -157,7 +161,9 @@ public struct NumpyArray: Sendable, Equatable {
 
 /// A `.npy` file that cannot be used: which file and why.
 public struct NumpyFileError: Error, CustomStringConvertible, LocalizedError {
+    /// The file.
     public var path: String
+    /// What is wrong with it.
     public var reason: String
     public var description: String { "\(path) \(reason)" }
     public var errorDescription: String? { description }

@@ -20,11 +20,17 @@ public enum ReIDAveragePrecision: Sendable, Hashable, CaseIterable {
 /// A gallery identity of `-1` is junk: Market-1501's loader in
 /// reid-strong-baseline drops those images, so LossKit never ranks them.
 public struct ReIDLabels: Sendable, Hashable {
+    /// One identity per query row.
     public var queryIDs: [Int64]
+    /// One camera per query row.
     public var queryCameras: [Int64]
+    /// One identity per gallery row; -1 marks junk (never ranked), 0 is an
+    /// ordinary identity (Market-1501's distractors).
     public var galleryIDs: [Int64]
+    /// One camera per gallery row.
     public var galleryCameras: [Int64]
 
+    /// Labels of a query set and a gallery set (counts checked against the features or distances).
     public init(queryIDs: [Int64], queryCameras: [Int64], galleryIDs: [Int64], galleryCameras: [Int64]) {
         self.queryIDs = queryIDs
         self.queryCameras = queryCameras
@@ -50,6 +56,7 @@ public struct ReRanking: Sendable, Hashable {
     /// Weight of the original distance against the Jaccard distance, in [0, 1].
     public var lambda: Double
 
+    /// Zhong et al.'s defaults: k1 20, k2 6, lambda 0.3.
     public init(k1: Int = 20, k2: Int = 6, lambda: Double = 0.3) {
         self.k1 = k1
         self.k2 = k2
@@ -132,8 +139,8 @@ public func evaluateReID(distances: [Float], labels: ReIDLabels,
 ///
 /// The distances are streamed in blocks of 256 queries: the query x gallery
 /// matrix is never held (3,368 x 15,913 Market-1501-sized features of
-/// dimension 2048: 2.7 s of CPU time at one thread on an AVX-512 core, 0.3 GB
-/// peak with the inputs, against 63-66 s and 2.0 GB for the peer's pipeline).
+/// dimension 2048: 2.8 s at one thread on an AVX-512 core, 0.4 GB peak with
+/// the inputs, against 69 s and 1.8 GB for the peer's pipeline).
 ///
 /// With `reranking`, the distances are those of
 /// ``kReciprocalRerank(query:gallery:dimension:galleryIDs:normalize:parameters:execution:)``
@@ -199,9 +206,9 @@ public func evaluateReID(query: [Float], gallery: [Float], dimension: Int, label
 /// the k1 + 1 nearest neighbours of every item come from the distance kernel
 /// in blocks of 512 rows over the upper triangle only (the distances are
 /// symmetric: half the flops), `V` is sparse and the Jaccard sums go through
-/// an inverted index. Market-1501 sizes at one thread: 9.4 s of CPU time and
-/// 0.56 GB peak with the inputs and the output, against 93 s and 8.85 GB for
-/// the reference.
+/// an inverted index. Market-1501 sizes at one thread: 12.5-13 s and 0.58 GB
+/// peak with the inputs and the output, against 93-120 s of CPU and 6.9-8.85 GB
+/// for the reference.
 /// - Parameters:
 ///   - query: `[queries, dimension]` features.
 ///   - gallery: `[gallery, dimension]` features.
