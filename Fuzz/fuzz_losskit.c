@@ -59,7 +59,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
     int threads = thr;
     size_t nb1 = total / 4 < 64 ? total / 4 : 64, nb2 = rows < 32 ? rows : 32;
     size_t dd = 1 + (size_t)(flags % 7), rr = total / dd;
-    switch (op % 22) {
+    switch (op % 25) {
     case 0: losskit_l1(X, t, total, W, red, L, G, threads); break;
     case 1: losskit_mse(X, t, total, W, red, L, G, threads); break;
     case 2: losskit_smooth_l1(X, t, total, W, p1, red, L, G, threads); break;
@@ -159,6 +159,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         losskit_coco_evaluate(&G1, &D1, I, K, stats, (flags & 16) ? NULL : prec, (flags & 32) ? NULL : rec, threads);
         losskit_voc_evaluate(&G1, &D1, I, K, (double)p1, flags & 1, flags & 2, ap, (flags & 8) ? NULL : &mean, threads);
         free(gb); free(ga); free(db); free(ds); free(gi); free(gc); free(di); free(dc); free(gf); free(prec); free(rec);
+        break; }
+    case 22: case 23: case 24: { /* re-id evaluation and re-ranking (x: queries or distances, t: gallery), landmarks */
+        size_t rr2 = rr ? total / (rr * dd) : 0, m2 = rr2 <= rr ? rr2 : rr, nl = rr > m2 ? rr : m2;
+        int64_t *ids = malloc(4 * (nl ? nl : 1) * 8);
+        for (size_t i = 0; i < 4 * nl; i++) ids[i] = rows ? y[i % rows] % 5 : (int64_t)(i % 3) - 1;
+        losskit_reid_labels lab = {ids, ids + nl, ids + 2 * nl, ids + 3 * nl};
+        double cmc[8], ap[64];
+        int64_t first[64];
+        losskit_reid_scores sc = {.ap = rr <= 64 ? ap : NULL, .first_match = rr <= 64 ? first : NULL,
+                                  .cmc = (flags & 16) ? NULL : cmc, .max_rank = (flags & 16) ? 0 : 1 + flags % 8};
+        if (op % 25 == 22 && rr * m2 <= total)
+            losskit_reid_evaluate_distances(X, rr, m2, lab, (flags >> 1) % 3, &sc, threads);
+        if (op % 25 == 23 && rr * m2 <= total)
+            losskit_reid_evaluate_features(flags % 4, flags & 1, X, rr, t, m2, dd, lab, (flags >> 1) % 3, &sc,
+                                           (flags & 32) ? NULL : loss, threads);
+        if (op % 25 == 24 && rr * m2 <= total && rr + m2 <= 400)
+            losskit_reid_rerank(flags & 1, X, rr, t, m2, dd, (flags & 32) ? NULL : lab.gallery_ids, 1 + flags % 25,
+                                1 + (flags >> 3) % 8, p1, loss, threads);
+        size_t lk = dd, ln = total / (2 * lk);
+        double *nme = malloc((ln ? ln : 1) * 8), ced[5], mean, auc, fr;
+        if (losskit_landmark_nme(X, t, ln, lk, (losskit_landmark_norm)(flags % 5), flags % 9, (flags >> 3) % 9,
+                                 (flags >> 6), nme) == 0) {
+            losskit_landmark_summary(nme, ln, p2, &mean, &auc, &fr);
+            losskit_landmark_ced(nme, ln, p2, 2 + flags % 4, ced);
+        }
+        free(nme);
+        free(ids);
         break; }
     }
     if (total) losskit_vecmath(op % 5, x, g, total);

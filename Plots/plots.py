@@ -529,6 +529,60 @@ def bench_figure(bench_rows, peer_rows):
     return {"bench.svg": document(width, height, out)}
 
 
+
+# ---------------------------------------------------------------------------
+# Landmark evaluation: the CED curve, from LossKit's NME / CED / AUC kernels
+# ---------------------------------------------------------------------------
+
+def ced_figure(lk, threshold):
+    """CED curves of three generated 'models' on generated 68-point faces (300W
+    layout: inter-ocular normalization over the outer eye corners 36 and 45):
+    per-sample NME, the curve and AUC / failure rate all come from LossKit."""
+    import random
+    rng = random.Random(15)
+    n, k = 600, 68
+    target = []
+    for _ in range(n):
+        cx, cy, size = rng.uniform(100, 300), rng.uniform(100, 300), rng.uniform(60, 180)
+        pts = [(cx + size * rng.uniform(-0.5, 0.5), cy + size * rng.uniform(-0.5, 0.5)) for _ in range(k)]
+        pts[36] = (cx - 0.35 * size, cy - 0.15 * size)  # outer eye corners, 0.7 size apart
+        pts[45] = (cx + 0.35 * size, cy - 0.15 * size)
+        target.append((pts, size))
+    D = ctypes.POINTER(ctypes.c_double)
+    lib = lk.lib
+    lib.losskit_landmark_nme.argtypes = [F32, F32, ctypes.c_size_t, ctypes.c_size_t, ctypes.c_int, ctypes.c_size_t,
+                                         ctypes.c_size_t, ctypes.c_size_t, D]
+    lib.losskit_landmark_ced.argtypes = [D, ctypes.c_size_t, ctypes.c_double, ctypes.c_size_t, D]
+    lib.losskit_landmark_summary.argtypes = [D, ctypes.c_size_t, ctypes.c_double, D, D, D]
+    chart = Chart(f"Cumulative error distribution (CED) up to NME {num(threshold)}", "NME (inter-ocular)",
+                  "fraction of samples", (0, threshold), (0, 1), legend="lower right",
+                  caption=f"{n} generated faces, 68 landmarks; AUC = mean(max(0, t - NME)) / t and failure rate "
+                          f"= share of NME > t at t = {num(threshold)}.\nNME, curve, AUC and FR computed by LossKit "
+                          "(losskit_landmark_nme / _ced / _summary).")
+    points = 201
+    for m, (name, spread) in enumerate([("model A (noise 2%)", 0.02), ("model B (noise 3.5%)", 0.035),
+                                        ("model C (noise 5%)", 0.05)]):
+        flat_t, flat_p = [], []
+        for pts, size in target:
+            # heavy-tailed per-face difficulty: most faces easy, a few hard
+            face = spread * 0.7 * size * (0.6 + rng.expovariate(1.5))
+            for x, y in pts:
+                flat_t += [x, y]
+                flat_p += [x + rng.gauss(0, face), y + rng.gauss(0, face)]
+        nme = (ctypes.c_double * n)()
+        status = lib.losskit_landmark_nme((ctypes.c_float * len(flat_p))(*flat_p), (ctypes.c_float * len(flat_t))(*flat_t),
+                                          n, k, 0, 36, 45, 1, nme)
+        lk.check("losskit_landmark_nme", [], status)
+        ced = (ctypes.c_double * points)()
+        lk.check("losskit_landmark_ced", [], lib.losskit_landmark_ced(nme, n, threshold, points, ced))
+        mean, auc, fr = ctypes.c_double(), ctypes.c_double(), ctypes.c_double()
+        lk.check("losskit_landmark_summary", [], lib.losskit_landmark_summary(nme, n, threshold, ctypes.byref(mean),
+                                                                              ctypes.byref(auc), ctypes.byref(fr)))
+        xs = [threshold * i / (points - 1) for i in range(points)]
+        chart.plot(xs, list(ced), f"{name}: NME {mean.value:.4f}, AUC {auc.value:.3f}, FR {fr.value:.1%}",
+                   PALETTE[m])
+    return {"ced.svg": chart.svg()}
+
 # ---------------------------------------------------------------------------
 
 def main():
@@ -537,6 +591,7 @@ def main():
     ap.add_argument("--peers", help="torch_peer.py --json output (adds the PyTorch speed-up)")
     ap.add_argument("--lib", default=ROOT / "build" / "liblosskit.so", type=Path)
     ap.add_argument("--out", default=ROOT / "docs", type=Path)
+    ap.add_argument("--ced-threshold", default=0.08, type=float, help="NME threshold of ced.svg (300W 0.08, WFLW 0.1)")
     args = ap.parse_args()
     if not args.lib.exists():
         sys.exit(f"{args.lib} not found: run `make lib` first")
@@ -544,6 +599,7 @@ def main():
 
     figures = {**focal_figures(lk), **wing_figures(lk), **shrinkage_figure(lk),
                **regression_figures(lk), **classification_figures(lk)}
+    figures.update(ced_figure(lk, args.ced_threshold))
     if args.bench:
         figures.update(bench_figure(read_jsonl(args.bench), read_jsonl(args.peers) if args.peers else []))
     else:

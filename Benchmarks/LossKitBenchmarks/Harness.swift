@@ -48,7 +48,9 @@ struct Options {
 }
 
 /// Every workload, in the order they run.
-var allWorkloads: [Workload] { elementwiseWorkloads + detectionWorkloads + metricWorkloads + evaluationWorkloads }
+var allWorkloads: [Workload] {
+    elementwiseWorkloads + detectionWorkloads + metricWorkloads + evaluationWorkloads + reidEvalWorkloads
+}
 
 /// A message on stderr (stdout may be JSON lines), then exit.
 func fail(_ message: String, status: Int32) -> Never {

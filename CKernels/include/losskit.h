@@ -256,5 +256,6 @@ int losskit_softmax_focal(const float *logits, const int64_t *labels, size_t row
 #include "losskit_detection.h"
 #include "losskit_metric.h"
 #include "losskit_detection_eval.h"
+#include "losskit_reid_eval.h"
 
 #endif /* LOSSKIT_H */

@@ -4,4 +4,6 @@ import ArgumentParser
 let evaluationCommands: [ParsableCommand.Type] = [
     COCOCommand.self,
     VOCCommand.self,
+    ReIDCommand.self,
+    LandmarksCommand.self,
 ]
