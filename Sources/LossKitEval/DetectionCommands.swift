@@ -36,11 +36,6 @@ func report<T>(_ body: () throws -> T) throws -> T {
     }
 }
 
-/// A progress line on stderr (stdout stays the result alone).
-func progress(_ line: String) {
-    FileHandle.standardError.write("losskit-eval: \(line)\n".data(using: .utf8)!)
-}
-
 /// Runs `body` and reports its duration on stderr.
 func timed<T>(_ what: String, _ body: () throws -> T) throws -> T {
     let start = Date()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `losskit-eval`: the evaluation the seed papers report, from files.
 ///
@@ -12,4 +13,9 @@ struct LossKitEval: ParsableCommand {
         discussion: "Add --json to any subcommand for one JSON object on stdout.",
         subcommands: evaluationCommands
     )
+}
+
+/// A progress line on stderr (stdout stays the result alone).
+func progress(_ line: String) {
+    FileHandle.standardError.write("losskit-eval: \(line)\n".data(using: .utf8)!)
 }

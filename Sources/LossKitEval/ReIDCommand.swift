@@ -39,7 +39,7 @@ struct ReIDCommand: ParsableCommand {
                                        galleryIDs: galleryIDs, galleryCams: galleryCams)
         let started = Date()
         if input.queries * input.gallery > 4_000_000 {
-            progress("losskit-eval: ranking \(input.queries) queries against \(input.gallery) gallery images"
+            progress("ranking \(input.queries) queries against \(input.gallery) gallery images"
                      + (rerank ? " (re-ranking)" : "") + "...")
         }
         let result = try evaluateReID(query: input.query, gallery: input.galleryFeatures, dimension: input.dimension,
@@ -47,7 +47,7 @@ struct ReIDCommand: ParsableCommand {
                                       averagePrecision: officialAP ? .market1501 : .meanPrecision,
                                       reranking: rerank ? ReRanking() : nil, execution: Execution(threads: threads))
         if input.queries * input.gallery > 4_000_000 {
-            progress(String(format: "losskit-eval: done in %.1f s", Date().timeIntervalSince(started)))
+            progress(String(format: "done in %.1f s", Date().timeIntervalSince(started)))
         }
         print(ReIDReport(result).text(json: json))
     }
@@ -108,7 +108,3 @@ func readNumpy(_ path: String) throws -> NumpyArray {
 /// JSON for a Double: NaN as null.
 func jsonNumber(_ v: Double) -> String { v.isFinite ? "\(v)" : "null" }
 
-/// A line on stderr (stdout stays the result).
-func progress(_ message: String) {
-    FileHandle.standardError.write((message + "\n").data(using: .utf8)!)
-}

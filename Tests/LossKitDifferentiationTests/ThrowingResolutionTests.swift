@@ -40,7 +40,7 @@ final class ThrowingResolutionTests: XCTestCase {
     }
 
     func testMetricLossesThrow() {
-        XCTAssertThrowsError(try contrastiveLoss(x1: four, x2: two, same: [1], dimension: 2))
+        XCTAssertThrowsError(try contrastiveLoss(x1: four, x2: two, same: [true], dimension: 2))
         XCTAssertThrowsError(try tripletLoss(anchor: two, positive: four, negative: two, dimension: 2))
         XCTAssertThrowsError(try quadrupletLoss(anchor: two, positive: four, negative1: two, negative2: two, dimension: 2))
         XCTAssertThrowsError(try triHardLoss(features: four, labels: [0], dimension: 2))

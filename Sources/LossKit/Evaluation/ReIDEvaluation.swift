@@ -160,7 +160,7 @@ public func evaluateReID(query: [Float], gallery: [Float], dimension: Int, label
                          metric: DistanceMetric = .euclidean, normalize: Bool = true,
                          averagePrecision: ReIDAveragePrecision = .meanPrecision, maxRank: Int = 50,
                          reranking: ReRanking? = nil, execution: Execution = .default) throws -> ReIDEvaluation {
-    let (q, g) = try distanceShapes(query.count, gallery.count, dimension: dimension)
+    let (q, g, _) = try distanceShapes(query.count, gallery.count, dimension: dimension)
     try labels.validate(queries: q, gallery: g)
     try checkMaxRank(maxRank)
     _ = try Check.elementCount("distances", q, g)
@@ -221,7 +221,7 @@ public func evaluateReID(query: [Float], gallery: [Float], dimension: Int, label
 public func kReciprocalRerank(query: [Float], gallery: [Float], dimension: Int, galleryIDs: [Int64]? = nil,
                               normalize: Bool = true, parameters: ReRanking = ReRanking(),
                               execution: Execution = .default) throws -> [Float] {
-    let (q, g) = try distanceShapes(query.count, gallery.count, dimension: dimension)
+    let (q, g, _) = try distanceShapes(query.count, gallery.count, dimension: dimension)
     if let galleryIDs { try Check.sameCount("galleryIDs", galleryIDs.count, as: "the gallery rows", g) }
     try parameters.validate()
     let count = try Check.elementCount("distances", q, g)
