@@ -22,14 +22,14 @@
 ///          \|/       ------| -1
 ///
 /// - Throws: ``LossKitError`` if the counts differ.
-/// - Parameter targetWeights: nil, or n mmpose target weights applied to prediction and target before the loss (see the top of this file).
+/// `targetWeights`: nil, or n mmpose target weights applied to prediction and target before the loss (see the top of this file).
 public func l1Loss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, reduction: Reduction = .mean,
                    computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
     try elementwiseLoss(.l1, predictions, targets, weights: targetWeights, reduction: reduction, computeGradient: computeGradient, execution: execution)
 }
 
 /// Mean squared error term `r^2`, as PyTorch `mse_loss`; gradient `2 r`.
-/// - Parameter targetWeights: nil, or n mmpose target weights applied to prediction and target before the loss (see the top of this file).
+/// `targetWeights`: nil, or n mmpose target weights applied to prediction and target before the loss (see the top of this file).
 public func mseLoss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, reduction: Reduction = .mean,
                     computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
     try elementwiseLoss(.mse, predictions, targets, weights: targetWeights, reduction: reduction, computeGradient: computeGradient, execution: execution)
@@ -42,7 +42,7 @@ public func mseLoss(predictions: [Float], targets: [Float], targetWeights: [Floa
 ///
 /// `beta = 0` is exactly L1 (gradient `sign(r)`); SSD and Faster R-CNN use 1
 /// and 1/9. - Parameter beta: `>= 0`, default 1.
-/// - Parameter targetWeights: nil, or n mmpose target weights applied to prediction and target before the loss (see the top of this file).
+/// `targetWeights`: nil, or n mmpose target weights applied to prediction and target before the loss (see the top of this file).
 public func smoothL1Loss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, beta: Float = 1, reduction: Reduction = .mean,
                          computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
     try elementwiseLoss(.smoothL1(beta: beta), predictions, targets, weights: targetWeights, reduction: reduction,
@@ -55,7 +55,7 @@ public func smoothL1Loss(predictions: [Float], targets: [Float], targetWeights: 
 ///     delta (|r| - 0.5 delta)    otherwise
 ///
 /// It equals `delta` times Smooth L1 with `beta = delta`. - Parameter delta: `> 0`, default 1.
-/// - Parameter targetWeights: nil, or n mmpose target weights applied to prediction and target before the loss (see the top of this file).
+/// `targetWeights`: nil, or n mmpose target weights applied to prediction and target before the loss (see the top of this file).
 public func huberLoss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, delta: Float = 1, reduction: Reduction = .mean,
                       computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
     try elementwiseLoss(.huber(delta: delta), predictions, targets, weights: targetWeights, reduction: reduction,
@@ -96,7 +96,7 @@ public func wingLoss(predictions: [Float], targets: [Float], targetWeights: [Flo
 ///
 /// where A and C make the two pieces meet smoothly at theta. The gradient at
 /// r = 0 is 0. Defaults alpha 2.1, omega 14, epsilon 1, theta 0.5.
-/// - Parameter targetWeights: nil, or n mmpose target weights applied to prediction and target before the loss (see the top of this file).
+/// `targetWeights`: nil, or n mmpose target weights applied to prediction and target before the loss (see the top of this file).
 public func adaptiveWingLoss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, alpha: Float = 2.1, omega: Float = 14,
                              epsilon: Float = 1, theta: Float = 0.5, reduction: Reduction = .mean,
                              computeGradient: Bool = true, execution: Execution = .default) throws -> LossResult {
@@ -107,7 +107,7 @@ public func adaptiveWingLoss(predictions: [Float], targets: [Float], targetWeigh
 /// Focal regression loss `|r|^(2 + gamma)`, the `L_F` of the DSLT paper
 /// (Lu et al., ECCV 2018): it down-weights easy (small-error) samples.
 /// Gradient `(2 + gamma) |r|^(1 + gamma) sign(r)`. - Parameter gamma: `>= 0`, default 1.
-/// - Parameter targetWeights: nil, or n target weights, each multiplying its element's loss (see the top of this file).
+/// `targetWeights`: nil, or n target weights, each multiplying its element's loss (see the top of this file).
 public func focalRegressionLoss(predictions: [Float], targets: [Float], targetWeights: [Float]? = nil, gamma: Float = 1,
                                 reduction: Reduction = .mean, computeGradient: Bool = true,
                                 execution: Execution = .default) throws -> LossResult {

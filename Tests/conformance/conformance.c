@@ -124,35 +124,43 @@ typedef struct {
 } diff_case;
 
 /* Elementwise losses: one adapter per entry point, one runner for all. */
-typedef int (*ew_call)(const float *x, const float *t, size_t n, losskit_reduction r, float *loss, float *grad, int th);
+typedef int (*ew_call)(const float *x, const float *t, size_t n, const float *w, losskit_reduction r, float *loss, float *grad, int th);
 /* x ~ N(0, xs); t: 0 normal, 1 [0, 1], 2 {0, 1}. no_huge: variant 1 without
  * the edge value 1e30 - the scalar shrinkage gradient is NaN there (l^2
  * overflows and meets sigmoid(-z) = 0: inf * 0) where the SIMD paths give a
- * finite gradient, a defect of the scalar kernel reported to the lead */
-typedef struct { ew_call call; float xs; int tdom; int no_huge; } ew_spec;
+ * finite gradient, a defect of the scalar kernel reported to the lead.
+ * weighted: a per-element weight array in [0, 2), every 5th weight 0 (an
+ * invisible keypoint); else weight = NULL. */
+typedef struct { ew_call call; float xs; int tdom; int no_huge; int weighted; } ew_spec;
 
-static int c_l1(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_l1(x, t, n, r, l, g, th); }
-static int c_mse(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_mse(x, t, n, r, l, g, th); }
-static int c_smooth_l1(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_smooth_l1(x, t, n, 1.0f, r, l, g, th); }
-static int c_smooth_l1_b0(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_smooth_l1(x, t, n, 0.0f, r, l, g, th); }
-static int c_huber(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_huber(x, t, n, 1.5f, r, l, g, th); }
-static int c_wing(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_wing(x, t, n, 10.0f, 2.0f, r, l, g, th); }
-static int c_awing(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_adaptive_wing(x, t, n, 2.1f, 14.0f, 1.0f, 0.5f, r, l, g, th); }
-static int c_focal_reg(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_focal_regression(x, t, n, 1.0f, r, l, g, th); }
-static int c_focal_reg_g(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_focal_regression(x, t, n, 0.5f, r, l, g, th); }
-static int c_shrink(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_shrinkage(x, t, n, 10.0f, 0.2f, LOSSKIT_SHRINKAGE_WEIGHT_EXP_TARGET, r, l, g, th); }
-static int c_shrink_none(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_shrinkage(x, t, n, 10.0f, 0.2f, LOSSKIT_SHRINKAGE_WEIGHT_NONE, r, l, g, th); }
-static int c_shrink_dslt(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_shrinkage(x, t, n, 10.0f, 0.2f, LOSSKIT_SHRINKAGE_WEIGHT_DSLT_CODE, r, l, g, th); }
-static int c_bce(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_bce_logits(x, t, n, NULL, 0, r, l, g, th); }
-static int c_bce_pw(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { const float pw = 3.0f; return losskit_bce_logits(x, t, n, &pw, 1, r, l, g, th); }
-static int c_focal(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_sigmoid_focal(x, t, n, 0.25f, 2.0f, 0.0f, r, l, g, th); }
-static int c_focal_g(const float *x, const float *t, size_t n, losskit_reduction r, float *l, float *g, int th) { return losskit_sigmoid_focal(x, t, n, -1.0f, 1.5f, 0.0f, r, l, g, th); }
+#define EW_ARGS const float *x, const float *t, size_t n, const float *w, losskit_reduction r, float *l, float *g, int th
+static int c_l1(EW_ARGS) { return losskit_l1(x, t, n, w, r, l, g, th); }
+static int c_mse(EW_ARGS) { return losskit_mse(x, t, n, w, r, l, g, th); }
+static int c_smooth_l1(EW_ARGS) { return losskit_smooth_l1(x, t, n, w, 1.0f, r, l, g, th); }
+static int c_smooth_l1_b0(EW_ARGS) { return losskit_smooth_l1(x, t, n, w, 0.0f, r, l, g, th); }
+static int c_huber(EW_ARGS) { return losskit_huber(x, t, n, w, 1.5f, r, l, g, th); }
+static int c_wing(EW_ARGS) { return losskit_wing(x, t, n, w, 10.0f, 2.0f, r, l, g, th); }
+static int c_awing(EW_ARGS) { return losskit_adaptive_wing(x, t, n, w, 2.1f, 14.0f, 1.0f, 0.5f, r, l, g, th); }
+static int c_focal_reg(EW_ARGS) { return losskit_focal_regression(x, t, n, w, 1.0f, r, l, g, th); }
+static int c_focal_reg_g(EW_ARGS) { return losskit_focal_regression(x, t, n, w, 0.5f, r, l, g, th); }
+static int c_shrink(EW_ARGS) { return losskit_shrinkage(x, t, n, w, 10.0f, 0.2f, LOSSKIT_SHRINKAGE_WEIGHT_EXP_TARGET, r, l, g, th); }
+static int c_shrink_none(EW_ARGS) { return losskit_shrinkage(x, t, n, w, 10.0f, 0.2f, LOSSKIT_SHRINKAGE_WEIGHT_NONE, r, l, g, th); }
+static int c_shrink_dslt(EW_ARGS) { return losskit_shrinkage(x, t, n, w, 10.0f, 0.2f, LOSSKIT_SHRINKAGE_WEIGHT_DSLT_CODE, r, l, g, th); }
+static int c_bce(EW_ARGS) { return losskit_bce_logits(x, t, n, w, NULL, 0, r, l, g, th); }
+static int c_bce_pw(EW_ARGS) { const float pw = 3.0f; return losskit_bce_logits(x, t, n, w, &pw, 1, r, l, g, th); }
+static int c_focal(EW_ARGS) { (void)w; return losskit_sigmoid_focal(x, t, n, 0.25f, 2.0f, 0.0f, r, l, g, th); }
+static int c_focal_g(EW_ARGS) { (void)w; return losskit_sigmoid_focal(x, t, n, -1.0f, 1.5f, 0.0f, r, l, g, th); }
+#undef EW_ARGS
 
-static const ew_spec s_l1 = {c_l1, 3, 0, 0}, s_mse = {c_mse, 3, 0, 0}, s_sl1 = {c_smooth_l1, 3, 0, 0}, s_sl1b0 = {c_smooth_l1_b0, 3, 0, 0},
-                     s_huber = {c_huber, 3, 0, 0}, s_wing = {c_wing, 8, 0, 0}, s_awing = {c_awing, 1, 1, 0}, s_freg = {c_focal_reg, 2, 0, 0},
-                     s_fregg = {c_focal_reg_g, 2, 0, 0}, s_shrink = {c_shrink, 1, 1, 1}, s_shrink_none = {c_shrink_none, 1, 1, 1},
-                     s_shrink_dslt = {c_shrink_dslt, 1, 1, 1}, s_bce = {c_bce, 4, 1, 0}, s_bcepw = {c_bce_pw, 4, 2, 0},
-                     s_focal = {c_focal, 4, 2, 0}, s_focalg = {c_focal_g, 4, 1, 0};
+static const ew_spec s_l1 = {c_l1, 3, 0, 0, 0}, s_mse = {c_mse, 3, 0, 0, 0}, s_sl1 = {c_smooth_l1, 3, 0, 0, 0}, s_sl1b0 = {c_smooth_l1_b0, 3, 0, 0, 0},
+                     s_huber = {c_huber, 3, 0, 0, 0}, s_wing = {c_wing, 8, 0, 0, 0}, s_awing = {c_awing, 1, 1, 0, 0}, s_freg = {c_focal_reg, 2, 0, 0, 0},
+                     s_fregg = {c_focal_reg_g, 2, 0, 0, 0}, s_shrink = {c_shrink, 1, 1, 1, 0}, s_shrink_none = {c_shrink_none, 1, 1, 1, 0},
+                     s_shrink_dslt = {c_shrink_dslt, 1, 1, 1, 0}, s_bce = {c_bce, 4, 1, 0, 0}, s_bcepw = {c_bce_pw, 4, 2, 0, 0},
+                     s_focal = {c_focal, 4, 2, 0, 0}, s_focalg = {c_focal_g, 4, 1, 0, 0};
+/* the weighted variants */
+static const ew_spec w_l1 = {c_l1, 3, 0, 0, 1}, w_mse = {c_mse, 3, 0, 0, 1}, w_sl1 = {c_smooth_l1, 3, 0, 0, 1}, w_huber = {c_huber, 3, 0, 0, 1},
+                     w_wing = {c_wing, 8, 0, 0, 1}, w_awing = {c_awing, 1, 1, 0, 1}, w_freg = {c_focal_reg, 2, 0, 0, 1},
+                     w_shrink = {c_shrink, 1, 1, 1, 1}, w_bce = {c_bce, 4, 1, 0, 1}, w_bcepw = {c_bce_pw, 4, 2, 0, 1};
 
 static size_t size_of(int variant) { return variant == 0 ? 1003 : variant == 1 ? 531 : 200003; }
 
@@ -160,23 +168,34 @@ static void run_ew(const void *spec, int variant, int threads, obuf *o) {
     const ew_spec *s = spec;
     const size_t n = size_of(variant);
     seed(11 + variant);
-    float *x = normals(n, s->xs), *t = s->tdom == 0 ? normals(n, s->xs) : fill(n, 0, 1);
+    float *x = normals(n, s->xs), *t = s->tdom == 0 ? normals(n, s->xs) : fill(n, 0, 1), *w = NULL;
     if (s->tdom == 2) for (size_t i = 0; i < n; i++) t[i] = t[i] < 0.3f ? 1.0f : 0.0f;
     edges(x, n, variant);
     if (variant == 1 && s->tdom == 0) edges(t + 2, n - 2, variant);
     for (size_t i = 0; s->no_huge && i < n; i++) if (fabsf(x[i]) == 1e30f) x[i] = 1e6f;
+    if (s->weighted) {
+        w = fill(n, 0, 2);
+        for (size_t i = 0; i < n; i += 5) w[i] = 0.0f;
+    }
     float *l = zeros(n), *g = zeros(n), sum;
-    put1(o, (float)s->call(x, t, n, LOSSKIT_REDUCTION_NONE, l, g, threads));
+    put1(o, (float)s->call(x, t, n, w, LOSSKIT_REDUCTION_NONE, l, g, threads));
     put(o, l, n), put(o, g, n);
-    put1(o, (float)s->call(x, t, n, LOSSKIT_REDUCTION_MEAN, &sum, g, threads));
+    put1(o, (float)s->call(x, t, n, w, LOSSKIT_REDUCTION_MEAN, &sum, g, threads));
     put1(o, sum), put(o, g, n);
-    put1(o, (float)s->call(x, t, n, LOSSKIT_REDUCTION_SUM, &sum, NULL, threads));
+    put1(o, (float)s->call(x, t, n, w, LOSSKIT_REDUCTION_SUM, &sum, NULL, threads));
     put1(o, sum);
-    free(x), free(t), free(l), free(g);
+    free(x), free(t), free(w), free(l), free(g);
 }
 
-typedef struct { int focal; int weights; float eps; } sm_spec;
-static const sm_spec s_ce = {0, 0, 0.0f}, s_ce_w = {0, 1, 0.1f}, s_sfocal = {1, 0, 0.0f};
+/* mode: 0 softmax_ce (int64 labels), 1 softmax_focal, 2 softmax_ce_soft
+ * (probability targets: rows of random probabilities; variant 1 adds rows
+ * that do not sum to 1 and a negative entry, used as given).
+ * zero_den: every 3rd row ignored and w_y = 0 on the rest (class weights 0
+ * on the labels used), so MEAN divides by zero total weight: NaN loss, NaN
+ * gradient on the counted rows (formerly +inf). */
+typedef struct { int mode; int weights; float eps; int zero_den; } sm_spec;
+static const sm_spec s_ce = {0, 0, 0.0f, 0}, s_ce_w = {0, 1, 0.1f, 0}, s_sfocal = {1, 0, 0.0f, 0}, s_ce_zero = {0, 1, 0.1f, 1},
+                     s_soft = {2, 0, 0.0f, 0}, s_soft_w = {2, 1, 0.1f, 0};
 
 static void run_softmax(const void *spec, int variant, int threads, obuf *o) {
     const sm_spec *s = spec;
@@ -186,38 +205,79 @@ static void run_softmax(const void *spec, int variant, int threads, obuf *o) {
     int64_t *y = malloc(R * sizeof *y);
     for (size_t i = 0; i < R; i++) y[i] = i % 9 == 4 ? -100 : (int64_t)(next() % C);
     edges(x, R * C, variant);
+    if (s->zero_den) {
+        for (size_t i = 0; i < R; i++) y[i] = i % 3 == 0 ? -100 : (int64_t)(i % 2); /* labels 0 and 1 only, both weighted 0 */
+        w[0] = w[1] = 0.0f;
+    }
+    float *tp = NULL;
+    if (s->mode == 2) {
+        tp = fill(R * C, 0, 1);
+        for (size_t i = 0; i < R; i++) {
+            double rs = 0;
+            for (size_t c = 0; c < C; c++) rs += tp[i * C + c];
+            for (size_t c = 0; c < C; c++) tp[i * C + c] = (float)(tp[i * C + c] / rs);
+            if (variant == 1 && i % 5 == 2) tp[i * C] = 0.7f; /* rows not summing to 1 */
+        }
+        if (variant == 1) tp[3 * C + 1] = -0.25f;
+    }
     for (int red = 0; red < 2; red++) {
-        int st = s->focal ? losskit_softmax_focal(x, y, R, C, 0.25f, 2.0f, -100, red ? LOSSKIT_REDUCTION_MEAN : LOSSKIT_REDUCTION_NONE, red ? &sum : l, g, threads)
-                          : losskit_softmax_ce(x, y, R, C, s->weights ? w : NULL, -100, s->eps, red ? LOSSKIT_REDUCTION_MEAN : LOSSKIT_REDUCTION_NONE, red ? &sum : l, g, threads);
+        const losskit_reduction r = red ? LOSSKIT_REDUCTION_MEAN : LOSSKIT_REDUCTION_NONE;
+        int st = s->mode == 1 ? losskit_softmax_focal(x, y, R, C, 0.25f, 2.0f, -100, r, red ? &sum : l, g, threads)
+                 : s->mode == 2 ? losskit_softmax_ce_soft(x, tp, R, C, s->weights ? w : NULL, s->eps, r, red ? &sum : l, g, threads)
+                                : losskit_softmax_ce(x, y, R, C, s->weights ? w : NULL, -100, s->eps, r, red ? &sum : l, g, threads);
         put1(o, (float)st);
         if (red) put1(o, sum); else put(o, l, R);
         put(o, g, R * C);
+        if (s->zero_den && red) {
+            int nan_grad = 1;
+            for (size_t i = 0; i < R; i++) nan_grad &= y[i] == -100 ? g[i * C] == 0.0f : isnan(g[i * C]);
+            report(st == 0 && isnan(sum) && nan_grad, "softmax_ce MEAN over zero total weight (variant %d, threads %d): status %d, loss %g, "
+                   "expected NaN with NaN gradient on counted rows (0 on ignored rows)", variant, threads, st, sum);
+        }
     }
-    free(x), free(w), free(l), free(g), free(y);
+    free(x), free(w), free(l), free(g), free(y), free(tp);
 }
 
-static const losskit_iou_kind k_iou = LOSSKIT_IOU, k_giou = LOSSKIT_GIOU, k_diou = LOSSKIT_DIOU, k_ciou = LOSSKIT_CIOU;
+/* IoU kind and the box format the inputs are handed over in (converted
+ * from the corner-form boxes(): x2 >= x1 and y2 >= y1 there, so w, h >= 0). */
+typedef struct { losskit_iou_kind kind; losskit_box_format format; } iou_spec;
+static const iou_spec k_iou = {LOSSKIT_IOU, LOSSKIT_BOX_XYXY}, k_giou = {LOSSKIT_GIOU, LOSSKIT_BOX_XYXY}, k_diou = {LOSSKIT_DIOU, LOSSKIT_BOX_XYXY},
+                      k_ciou = {LOSSKIT_CIOU, LOSSKIT_BOX_XYXY}, k_iou_xywh = {LOSSKIT_IOU, LOSSKIT_BOX_XYWH}, k_giou_xywh = {LOSSKIT_GIOU, LOSSKIT_BOX_XYWH},
+                      k_ciou_xywh = {LOSSKIT_CIOU, LOSSKIT_BOX_XYWH}, k_diou_xywh = {LOSSKIT_DIOU, LOSSKIT_BOX_XYWH},
+                      k_iou_cxcywh = {LOSSKIT_IOU, LOSSKIT_BOX_CXCYWH}, k_giou_cxcywh = {LOSSKIT_GIOU, LOSSKIT_BOX_CXCYWH},
+                      k_diou_cxcywh = {LOSSKIT_DIOU, LOSSKIT_BOX_CXCYWH}, k_ciou_cxcywh = {LOSSKIT_CIOU, LOSSKIT_BOX_CXCYWH};
+
+static float *in_format(float *b, size_t n, losskit_box_format f) {
+    for (size_t i = 0; i < n && f != LOSSKIT_BOX_XYXY; i++) {
+        float *q = b + 4 * i, w = q[2] - q[0], h = q[3] - q[1];
+        if (f == LOSSKIT_BOX_CXCYWH) q[0] += 0.5f * w, q[1] += 0.5f * h;
+        q[2] = w, q[3] = h;
+    }
+    return b;
+}
 
 static void run_iou_matrix(const void *spec, int variant, int threads, obuf *o) {
+    const iou_spec *s = spec;
     const size_t n = variant == 0 ? 37 : variant == 1 ? 45 : 3001, m = variant == 0 ? 53 : variant == 1 ? 13 : 100;
     seed(31 + variant);
-    float *a = boxes(n, variant), *b = boxes(m, variant), *out = zeros(n * m);
-    put1(o, (float)losskit_box_iou_matrix(*(const losskit_iou_kind *)spec, a, n, b, m, out, threads));
+    float *a = in_format(boxes(n, variant), n, s->format), *b = in_format(boxes(m, variant), m, s->format), *out = zeros(n * m);
+    put1(o, (float)losskit_box_iou_matrix(s->kind, s->format, a, n, b, m, out, threads));
     put(o, out, n * m);
     if (variant == 1) { /* m below every vector width */
-        put1(o, (float)losskit_box_iou_matrix(*(const losskit_iou_kind *)spec, a, n, b, 3, out, threads));
+        put1(o, (float)losskit_box_iou_matrix(s->kind, s->format, a, n, b, 3, out, threads));
         put(o, out, n * 3);
     }
     free(a), free(b), free(out);
 }
 
 static void run_iou_loss(const void *spec, int variant, int threads, obuf *o) {
+    const iou_spec *s = spec;
     const size_t n = size_of(variant) / 4;
     seed(37 + variant);
-    float *p = boxes(n, variant), *t = boxes(n, 0), *l = zeros(n), *g = zeros(4 * n), sum;
-    put1(o, (float)losskit_box_iou_loss(*(const losskit_iou_kind *)spec, p, t, n, 1e-7f, LOSSKIT_REDUCTION_NONE, l, g, threads));
+    float *p = in_format(boxes(n, variant), n, s->format), *t = in_format(boxes(n, 0), n, s->format), *l = zeros(n), *g = zeros(4 * n), sum;
+    put1(o, (float)losskit_box_iou_loss(s->kind, s->format, p, t, n, 1e-7f, LOSSKIT_REDUCTION_NONE, l, g, threads));
     put(o, l, n), put(o, g, 4 * n);
-    put1(o, (float)losskit_box_iou_loss(*(const losskit_iou_kind *)spec, p, t, n, 1e-7f, LOSSKIT_REDUCTION_MEAN, &sum, g, threads));
+    put1(o, (float)losskit_box_iou_loss(s->kind, s->format, p, t, n, 1e-7f, LOSSKIT_REDUCTION_MEAN, &sum, g, threads));
     put1(o, sum), put(o, g, 4 * n);
     free(p), free(t), free(l), free(g);
 }
@@ -368,6 +428,128 @@ static void run_trihard(const void *spec, int variant, int threads, obuf *o) {
     free(x), free(g), free(lab), free(hp), free(hn);
 }
 
+/* ---- evaluation entry points: thread determinism (no SIMD paths: the ISA
+ * comparison is exact too). Doubles go out as two floats, the value and its
+ * rounding residue (48 bits of mantissa). */
+
+static void put_doubles(obuf *o, const double *p, size_t n) {
+    for (size_t i = 0; i < n; i++) put1(o, (float)p[i]), put1(o, (float)(p[i] - (double)(float)p[i]));
+}
+
+/* A detection set of I images and K categories: ground truths (COCO xywh,
+ * areas near w h, every 9th crowd / difficult), detections jittered from
+ * them plus false positives, scores rounded to 1/64 (ties). Variant 1: a
+ * zero-size box, images and a category without ground truth. */
+typedef struct {
+    size_t I, K;
+    double *gb, *ga, *db, *ds;
+    uint8_t *gf;
+    int64_t *gi, *gk, *di, *dk;
+    losskit_eval_boxes gt, dt;
+} det_set;
+
+static void det_make(det_set *d, int variant) {
+    d->I = variant == 2 ? 400 : 24, d->K = variant == 2 ? 20 : 5;
+    const size_t ng = d->I * 4, nd = ng * 2;
+    d->gb = malloc(4 * ng * sizeof(double)), d->ga = malloc(ng * sizeof(double)), d->gf = malloc(ng);
+    d->gi = malloc(ng * sizeof(int64_t)), d->gk = malloc(ng * sizeof(int64_t));
+    d->db = malloc(4 * nd * sizeof(double)), d->ds = malloc(nd * sizeof(double));
+    d->di = malloc(nd * sizeof(int64_t)), d->dk = malloc(nd * sizeof(int64_t));
+    size_t g = 0;
+    for (size_t i = 0; i < d->I; i++) {
+        if (variant == 1 && i % 6 == 5) continue; /* images without ground truth */
+        for (size_t j = 0; j < 1 + (size_t)(next() % 4); j++, g++) {
+            double *b = d->gb + 4 * g;
+            b[0] = uni(0, 500), b[1] = uni(0, 400), b[2] = uni(4, 200), b[3] = uni(4, 200);
+            if (variant == 1 && g % 17 == 3) b[2] = 0;
+            d->ga[g] = b[2] * b[3] * uni(0.8f, 1.2f), d->gf[g] = g % 9 == 4;
+            d->gi[g] = (int64_t)i, d->gk[g] = (int64_t)(next() % (d->K - (variant == 1))); /* variant 1: the last category has none */
+        }
+    }
+    size_t k = 0;
+    for (size_t j = 0; j < g; j++)
+        for (size_t r = 0; r < 1 + j % 2; r++, k++) { /* one or two detections per ground truth */
+            for (int c = 0; c < 4; c++) d->db[4 * k + c] = d->gb[4 * j + c] + (c < 2 ? uni(-8, 8) : uni(0, 10));
+            d->ds[k] = floor(uni(0, 1) * 64) / 64, d->di[k] = d->gi[j], d->dk[k] = r ? (int64_t)(next() % d->K) : d->gk[j];
+        }
+    for (; k < nd; k++) { /* false positives */
+        double *b = d->db + 4 * k;
+        b[0] = uni(0, 500), b[1] = uni(0, 400), b[2] = uni(1, 150), b[3] = uni(1, 150);
+        d->ds[k] = floor(uni(0, 1) * 64) / 64, d->di[k] = (int64_t)(next() % d->I), d->dk[k] = (int64_t)(next() % d->K);
+    }
+    d->gt = (losskit_eval_boxes){d->gb, NULL, d->ga, d->gf, d->gi, d->gk, g};
+    d->dt = (losskit_eval_boxes){d->db, d->ds, NULL, NULL, d->di, d->dk, nd};
+}
+static void det_free(det_set *d) { free(d->gb), free(d->ga), free(d->gf), free(d->gi), free(d->gk), free(d->db), free(d->ds), free(d->di), free(d->dk); }
+
+static void run_coco(const void *spec, int variant, int threads, obuf *o) {
+    (void)spec;
+    seed(79 + variant);
+    det_set d;
+    det_make(&d, variant);
+    const size_t np = LOSSKIT_COCO_IOU_THRESHOLDS * LOSSKIT_COCO_RECALL_POINTS * d.K * LOSSKIT_COCO_AREAS * LOSSKIT_COCO_MAX_DETS,
+                 nr = LOSSKIT_COCO_IOU_THRESHOLDS * d.K * LOSSKIT_COCO_AREAS * LOSSKIT_COCO_MAX_DETS;
+    double stats[LOSSKIT_COCO_STATS], *prec = malloc(np * sizeof *prec), *rec = malloc(nr * sizeof *rec);
+    put1(o, (float)losskit_coco_evaluate(&d.gt, &d.dt, d.I, d.K, stats, prec, rec, threads));
+    put_doubles(o, stats, LOSSKIT_COCO_STATS), put_doubles(o, prec, np), put_doubles(o, rec, nr);
+    free(prec), free(rec), det_free(&d);
+}
+
+static void run_voc(const void *spec, int variant, int threads, obuf *o) {
+    (void)spec;
+    seed(83 + variant);
+    det_set d;
+    det_make(&d, variant);
+    d.gt.areas = NULL; /* VOC: flags are `difficult` */
+    double *ap = malloc(d.K * sizeof *ap), map;
+    for (int use07 = 0; use07 < 2; use07++) {
+        put1(o, (float)losskit_voc_evaluate(&d.gt, &d.dt, d.I, d.K, 0.5, use07, use07, ap, &map, threads));
+        put_doubles(o, ap, d.K), put_doubles(o, &map, 1);
+    }
+    free(ap), det_free(&d);
+}
+
+static void run_reid_eval(const void *spec, int variant, int threads, obuf *o) {
+    (void)spec;
+    const size_t q = variant == 2 ? 700 : 37, g = variant == 2 ? 3000 : 211, ids = variant == 2 ? 150 : 12;
+    seed(89 + variant);
+    float *dist = fill(q * g, 0, 2);
+    int64_t *qi = malloc(q * sizeof *qi), *qc = malloc(q * sizeof *qc), *gi = malloc(g * sizeof *gi), *gc = malloc(g * sizeof *gc), first[700];
+    for (size_t i = 0; i < q; i++) qi[i] = (int64_t)(next() % ids), qc[i] = (int64_t)(next() % 6);
+    for (size_t j = 0; j < g; j++) gi[j] = j % 23 == 7 ? -1 : (int64_t)(next() % ids), gc[j] = (int64_t)(next() % 6);
+    if (variant == 1)
+        for (size_t i = 0; i < q * g; i += 11) dist[i] = i % 2 ? NAN : dist[i / 2]; /* NaN and repeated distances (ties) */
+    else
+        for (size_t i = 0; i < q * g; i++) dist[i] = floorf(dist[i] * 256) / 256; /* ties */
+    const losskit_reid_labels lab = {qi, qc, gi, gc};
+    double ap[700], cmc[50];
+    for (int kind = 0; kind < 2; kind++) {
+        losskit_reid_scores sc = {ap, first, cmc, 50, 0, 0};
+        put1(o, (float)losskit_reid_evaluate_distances(dist, q, g, lab, kind, &sc, threads));
+        put_doubles(o, ap, q), put_ints(o, first, q), put_doubles(o, cmc, 50), put_doubles(o, &sc.map, 1), put1(o, (float)sc.evaluated);
+    }
+    free(dist), free(qi), free(qc), free(gi), free(gc);
+}
+
+static void run_landmark_nme(const void *spec, int variant, int threads, obuf *o) {
+    (void)spec, (void)threads;
+    const size_t n = variant == 2 ? 2000 : 31, k = 68;
+    seed(97 + variant);
+    float *t = fill(n * k * 2, 0, 256), *p = normals(n * k * 2, 3);
+    for (size_t i = 0; i < n * k * 2; i++) p[i] += t[i];
+    if (variant == 1) {
+        p[5] = NAN;
+        for (size_t j = 0; j < 2 * k; j++) t[2 * k + j] = 100.0f; /* sample 1: every landmark on one point: normalizers 0 */
+    }
+    double *nme = malloc(n * sizeof *nme);
+    for (int norm = LOSSKIT_NORM_INTER_OCULAR; norm <= LOSSKIT_NORM_BBOX_AREA; norm++) {
+        const int pupil = norm == LOSSKIT_NORM_INTER_PUPIL;
+        put1(o, (float)losskit_landmark_nme(p, t, n, k, (losskit_landmark_norm)norm, 36, pupil ? 42 : 45, 6, nme));
+        put_doubles(o, nme, n);
+    }
+    free(t), free(p), free(nme);
+}
+
 /* rtol / atol: the Swift differential tests' (gradients' bounds, the looser of value and gradient). */
 static const diff_case diff_cases[] = {
     {"l1", run_ew, &s_l1, 5e-5f, 1e-6f, 1},
@@ -384,11 +566,24 @@ static const diff_case diff_cases[] = {
     {"shrinkage weight dslt", run_ew, &s_shrink_dslt, 5e-5f, 1e-6f, 1},
     {"bce_logits", run_ew, &s_bce, 5e-5f, 1e-6f, 1},
     {"bce_logits pos_weight", run_ew, &s_bcepw, 5e-5f, 1e-6f, 1},
+    {"l1 weighted", run_ew, &w_l1, 5e-5f, 1e-6f, 1},
+    {"mse weighted", run_ew, &w_mse, 5e-5f, 1e-6f, 1},
+    {"smooth_l1 weighted", run_ew, &w_sl1, 5e-5f, 1e-6f, 1},
+    {"huber weighted", run_ew, &w_huber, 5e-5f, 1e-6f, 1},
+    {"wing weighted", run_ew, &w_wing, 5e-5f, 1e-6f, 1},
+    {"adaptive_wing weighted", run_ew, &w_awing, 5e-5f, 1e-6f, 1},
+    {"focal_regression weighted", run_ew, &w_freg, 5e-5f, 1e-6f, 1},
+    {"shrinkage weighted", run_ew, &w_shrink, 5e-5f, 1e-6f, 1},
+    {"bce_logits weighted", run_ew, &w_bce, 5e-5f, 1e-6f, 1},
+    {"bce_logits weighted pos_weight", run_ew, &w_bcepw, 5e-5f, 1e-6f, 1},
     {"sigmoid_focal", run_ew, &s_focal, 1e-4f, 2e-6f, 1},
     {"sigmoid_focal gamma 1.5", run_ew, &s_focalg, 1e-4f, 2e-6f, 1},
     {"softmax_ce", run_softmax, &s_ce, 5e-5f, 1e-6f, 1},
     {"softmax_ce weights smoothing", run_softmax, &s_ce_w, 5e-5f, 1e-6f, 1},
     {"softmax_focal", run_softmax, &s_sfocal, 5e-5f, 1e-6f, 1},
+    {"softmax_ce MEAN zero total weight", run_softmax, &s_ce_zero, 5e-5f, 1e-6f, 1},
+    {"softmax_ce_soft", run_softmax, &s_soft, 5e-5f, 1e-6f, 1},
+    {"softmax_ce_soft weights smoothing", run_softmax, &s_soft_w, 5e-5f, 1e-6f, 1},
     {"box_iou_matrix iou", run_iou_matrix, &k_iou, 2e-5f, 2e-6f, 1},
     {"box_iou_matrix giou", run_iou_matrix, &k_giou, 2e-5f, 2e-6f, 1},
     {"box_iou_matrix diou", run_iou_matrix, &k_diou, 2e-5f, 2e-6f, 1},
@@ -396,6 +591,16 @@ static const diff_case diff_cases[] = {
     {"box_iou_loss giou", run_iou_loss, &k_giou, 1e-3f, 1e-5f, 1},
     {"box_iou_loss diou", run_iou_loss, &k_diou, 1e-3f, 1e-5f, 1},
     {"box_iou_loss ciou", run_iou_loss, &k_ciou, 1e-3f, 1e-5f, 1},
+    {"box_iou_matrix iou xywh", run_iou_matrix, &k_iou_xywh, 2e-5f, 2e-6f, 1},
+    {"box_iou_matrix giou xywh", run_iou_matrix, &k_giou_xywh, 2e-5f, 2e-6f, 1},
+    {"box_iou_matrix ciou xywh", run_iou_matrix, &k_ciou_xywh, 2e-5f, 2e-6f, 1},
+    {"box_iou_matrix iou cxcywh", run_iou_matrix, &k_iou_cxcywh, 2e-5f, 2e-6f, 1},
+    {"box_iou_matrix diou cxcywh", run_iou_matrix, &k_diou_cxcywh, 2e-5f, 2e-6f, 1},
+    {"box_iou_matrix ciou cxcywh", run_iou_matrix, &k_ciou_cxcywh, 2e-5f, 2e-6f, 1},
+    {"box_iou_loss giou xywh", run_iou_loss, &k_giou_xywh, 1e-3f, 1e-5f, 1},
+    {"box_iou_loss diou xywh", run_iou_loss, &k_diou_xywh, 1e-3f, 1e-5f, 1},
+    {"box_iou_loss giou cxcywh", run_iou_loss, &k_giou_cxcywh, 1e-3f, 1e-5f, 1},
+    {"box_iou_loss ciou cxcywh", run_iou_loss, &k_ciou_cxcywh, 1e-3f, 1e-5f, 1},
     {"box formats", run_box_formats, NULL, 1e-6f, 1e-6f, 0},
     {"ssd_encode / ssd_decode", run_ssd_codec, NULL, 1e-6f, 1e-6f, 0},
     {"ssd_match", run_ssd_match, NULL, 0.0f, 0.0f, 0},
@@ -411,6 +616,10 @@ static const diff_case diff_cases[] = {
     {"trihard euclidean", run_trihard, &m_euc, 1e-4f, 1e-6f, 1},
     {"trihard sqeuclidean", run_trihard, &m_sq, 1e-4f, 1e-6f, 1},
     {"trihard cosine", run_trihard, &m_cos, 1e-4f, 1e-6f, 1},
+    {"coco_evaluate", run_coco, NULL, 0.0f, 0.0f, 1},
+    {"voc_evaluate", run_voc, NULL, 0.0f, 0.0f, 1},
+    {"reid_evaluate_distances", run_reid_eval, NULL, 0.0f, 0.0f, 1},
+    {"landmark_nme", run_landmark_nme, NULL, 0.0f, 0.0f, 0},
 };
 
 static int close_to(float a, float b, float rtol, float atol) {
@@ -530,38 +739,40 @@ typedef int (*golden_fn)(const jnode *c, int threads, const char *label);
 static int golden_ew(const jnode *c, int threads, const char *label, const char *op) {
     const jnode *in = j_get(c, "inputs"), *p = j_get(c, "params");
     const int logit = j_get(in, "logits") != NULL;
-    size_t n, nt;
-    float *x = j_floats(j_get(in, logit ? "logits" : "pred"), &n), *t = j_floats(j_get(in, logit ? "targets" : "target"), &nt);
+    if (!strcmp(op, "weighted_elementwise")) op = j_str(p, "loss"); /* with a "weight" input */
+    size_t n, nt, nw;
+    float *x = j_floats(j_get(in, logit ? "logits" : "pred"), &n), *t = j_floats(j_get(in, logit ? "targets" : "target"), &nt),
+          *w = j_floats(j_get(in, "weight"), &nw);
     losskit_reduction r = reduction_of(p);
     float *l = zeros(n), *g = zeros(n);
     int st = -999;
     float *lo = r == LOSSKIT_REDUCTION_NONE ? l : l; /* scalar in l[0] otherwise */
-    if (!strcmp(op, "l1")) st = losskit_l1(x, t, n, r, lo, g, threads);
-    else if (!strcmp(op, "mse")) st = losskit_mse(x, t, n, r, lo, g, threads);
-    else if (!strcmp(op, "smooth_l1")) st = losskit_smooth_l1(x, t, n, (float)j_num(p, "beta", 1), r, lo, g, threads);
-    else if (!strcmp(op, "huber")) st = losskit_huber(x, t, n, (float)j_num(p, "delta", 1), r, lo, g, threads);
-    else if (!strcmp(op, "wing")) st = losskit_wing(x, t, n, (float)j_num(p, "w", 10), (float)j_num(p, "epsilon", 2), r, lo, g, threads);
+    if (!strcmp(op, "l1")) st = losskit_l1(x, t, n, w, r, lo, g, threads);
+    else if (!strcmp(op, "mse")) st = losskit_mse(x, t, n, w, r, lo, g, threads);
+    else if (!strcmp(op, "smooth_l1")) st = losskit_smooth_l1(x, t, n, w, (float)j_num(p, "beta", 1), r, lo, g, threads);
+    else if (!strcmp(op, "huber")) st = losskit_huber(x, t, n, w, (float)j_num(p, "delta", 1), r, lo, g, threads);
+    else if (!strcmp(op, "wing")) st = losskit_wing(x, t, n, w, (float)j_num(p, "w", 10), (float)j_num(p, "epsilon", 2), r, lo, g, threads);
     else if (!strcmp(op, "adaptive_wing"))
-        st = losskit_adaptive_wing(x, t, n, (float)j_num(p, "alpha", 2.1), (float)j_num(p, "omega", 14), (float)j_num(p, "epsilon", 1),
+        st = losskit_adaptive_wing(x, t, n, w, (float)j_num(p, "alpha", 2.1), (float)j_num(p, "omega", 14), (float)j_num(p, "epsilon", 1),
                                    (float)j_num(p, "theta", 0.5), r, lo, g, threads);
-    else if (!strcmp(op, "focal_regression")) st = losskit_focal_regression(x, t, n, (float)j_num(p, "gamma", 1), r, lo, g, threads);
+    else if (!strcmp(op, "focal_regression")) st = losskit_focal_regression(x, t, n, w, (float)j_num(p, "gamma", 1), r, lo, g, threads);
     else if (!strcmp(op, "shrinkage"))
-        st = losskit_shrinkage(x, t, n, (float)j_num(p, "a", 10), (float)j_num(p, "c", 0.2),
+        st = losskit_shrinkage(x, t, n, w, (float)j_num(p, "a", 10), (float)j_num(p, "c", 0.2),
                                j_num(p, "target_weight", 1) ? LOSSKIT_SHRINKAGE_WEIGHT_EXP_TARGET : LOSSKIT_SHRINKAGE_WEIGHT_NONE, r, lo, g, threads);
     else if (!strcmp(op, "bce_logits")) {
         const jnode *pw = j_get(p, "pos_weight");
-        float w = pw && pw->type == J_NUM ? (float)pw->num : 0.0f;
-        st = losskit_bce_logits(x, t, n, pw && pw->type == J_NUM ? &w : NULL, pw && pw->type == J_NUM, r, lo, g, threads);
+        float pwv = pw && pw->type == J_NUM ? (float)pw->num : 0.0f;
+        st = losskit_bce_logits(x, t, n, w, pw && pw->type == J_NUM ? &pwv : NULL, pw && pw->type == J_NUM, r, lo, g, threads);
     } else if (!strcmp(op, "sigmoid_focal"))
         st = losskit_sigmoid_focal(x, t, n, (float)j_num(p, "alpha", 0.25), (float)j_num(p, "gamma", 2), 0.0f, r, lo, g, threads);
     int ok = st == 0 && expect(c, "loss", l, r == LOSSKIT_REDUCTION_NONE ? n : 1, r == LOSSKIT_REDUCTION_NONE ? 1e-5f : 1e-4f, 1e-6f, label) &&
              expect(c, logit ? "grad_logits" : "grad_pred", g, n, 1e-5f, 1e-6f, label);
-    free(x), free(t), free(l), free(g);
+    free(x), free(t), free(w), free(l), free(g);
     return ok;
 }
 #define GOLDEN_EW(op) static int golden_##op(const jnode *c, int threads, const char *label) { return golden_ew(c, threads, label, #op); }
 GOLDEN_EW(l1) GOLDEN_EW(mse) GOLDEN_EW(smooth_l1) GOLDEN_EW(huber) GOLDEN_EW(wing) GOLDEN_EW(adaptive_wing)
-GOLDEN_EW(focal_regression) GOLDEN_EW(shrinkage) GOLDEN_EW(bce_logits) GOLDEN_EW(sigmoid_focal)
+GOLDEN_EW(focal_regression) GOLDEN_EW(shrinkage) GOLDEN_EW(bce_logits) GOLDEN_EW(sigmoid_focal) GOLDEN_EW(weighted_elementwise)
 
 static int golden_softmax_ce(const jnode *c, int threads, const char *label) {
     const jnode *in = j_get(c, "inputs"), *p = j_get(c, "params");
@@ -578,11 +789,30 @@ static int golden_softmax_ce(const jnode *c, int threads, const char *label) {
     return ok;
 }
 
+static int golden_softmax_ce_soft(const jnode *c, int threads, const char *label) {
+    const jnode *in = j_get(c, "inputs"), *p = j_get(c, "params");
+    size_t n, nt, nw;
+    float *x = j_floats(j_get(in, "logits"), &n), *t = j_floats(j_get(in, "targets"), &nt), *w = j_floats(j_get(in, "class_weights"), &nw);
+    const size_t R = j_dim(j_get(in, "logits"), 0), C = j_dim(j_get(in, "logits"), 1);
+    losskit_reduction r = reduction_of(p);
+    float *l = zeros(R), *g = zeros(n);
+    int st = losskit_softmax_ce_soft(x, t, R, C, w, (float)j_num(p, "label_smoothing", 0), r, l, g, threads);
+    int ok = st == 0 && expect(c, "loss", l, r == LOSSKIT_REDUCTION_NONE ? R : 1, r == LOSSKIT_REDUCTION_NONE ? 1e-5f : 1e-4f, 1e-6f, label) &&
+             expect(c, "grad_logits", g, n, 1e-5f, 1e-6f, label);
+    free(x), free(t), free(w), free(l), free(g);
+    return ok;
+}
+
+static losskit_box_format format_of(const jnode *params) {
+    const char *f = j_str(params, "format");
+    return strcmp(f, "xywh") == 0 ? LOSSKIT_BOX_XYWH : strcmp(f, "cxcywh") == 0 ? LOSSKIT_BOX_CXCYWH : LOSSKIT_BOX_XYXY;
+}
+
 static int golden_matrix(const jnode *c, int threads, const char *label, losskit_iou_kind kind) {
     const jnode *in = j_get(c, "inputs");
     size_t n1, n2;
     float *a = j_floats(j_get(in, "boxes1"), &n1), *b = j_floats(j_get(in, "boxes2"), &n2), *out = zeros(n1 / 4 * (n2 / 4));
-    int ok = losskit_box_iou_matrix(kind, a, n1 / 4, b, n2 / 4, out, threads) == 0 && expect(c, "matrix", out, n1 / 4 * (n2 / 4), 1e-5f, 1e-6f, label);
+    int ok = losskit_box_iou_matrix(kind, format_of(j_get(c, "params")), a, n1 / 4, b, n2 / 4, out, threads) == 0 && expect(c, "matrix", out, n1 / 4 * (n2 / 4), 1e-5f, 1e-6f, label);
     free(a), free(b), free(out);
     return ok;
 }
@@ -595,9 +825,9 @@ static int golden_iou_loss(const jnode *c, int threads, const char *label, lossk
     const jnode *in = j_get(c, "inputs"), *p = j_get(c, "params");
     size_t n, nt;
     float *x = j_floats(j_get(in, "pred"), &n), *t = j_floats(j_get(in, "target"), &nt);
-    losskit_reduction r = reduction_of(p);
+    losskit_reduction r = j_get(p, "reduction") ? reduction_of(p) : LOSSKIT_REDUCTION_NONE; /* box_formats.json: none */
     float *l = zeros(n / 4), *g = zeros(n);
-    int ok = losskit_box_iou_loss(kind, x, t, n / 4, (float)j_num(p, "eps", 1e-7), r, l, g, threads) == 0 &&
+    int ok = losskit_box_iou_loss(kind, format_of(p), x, t, n / 4, (float)j_num(p, "eps", 1e-7), r, l, g, threads) == 0 &&
              expect(c, "loss", l, r == LOSSKIT_REDUCTION_NONE ? n / 4 : 1, r == LOSSKIT_REDUCTION_NONE ? 1e-5f : 1e-4f, 1e-6f, label) &&
              expect(c, "grad_pred", g, n, 1e-4f, 1e-6f, label);
     free(x), free(t), free(l), free(g);
@@ -606,6 +836,12 @@ static int golden_iou_loss(const jnode *c, int threads, const char *label, lossk
 static int golden_giou_loss(const jnode *c, int th, const char *l) { return golden_iou_loss(c, th, l, LOSSKIT_GIOU); }
 static int golden_diou_loss(const jnode *c, int th, const char *l) { return golden_iou_loss(c, th, l, LOSSKIT_DIOU); }
 static int golden_ciou_loss(const jnode *c, int th, const char *l) { return golden_iou_loss(c, th, l, LOSSKIT_CIOU); }
+/* box_formats.json: matrices and losses of every kind in every format */
+static int golden_box_formats(const jnode *c, int th, const char *l) {
+    const char *k = j_str(j_get(c, "params"), "kind");
+    losskit_iou_kind kind = !strcmp(k, "generalized") ? LOSSKIT_GIOU : !strcmp(k, "distance") ? LOSSKIT_DIOU : !strcmp(k, "complete") ? LOSSKIT_CIOU : LOSSKIT_IOU;
+    return !strcmp(j_str(j_get(c, "params"), "op"), "loss") ? golden_iou_loss(c, th, l, kind) : golden_matrix(c, th, l, kind);
+}
 
 static int golden_ssd_encode(const jnode *c, int threads, const char *label) {
     (void)threads;
@@ -674,6 +910,8 @@ static const golden_case golden_cases[] = {
     {"complete_box_iou", golden_ciou_matrix}, {"giou_loss", golden_giou_loss}, {"diou_loss", golden_diou_loss},
     {"ciou_loss", golden_ciou_loss}, {"ssd_encode", golden_ssd_encode}, {"ssd_decode", golden_ssd_decode},
     {"ssd_match", golden_ssd_match}, {"pairwise_distance", golden_pairwise_distance}, {"trihard", golden_trihard},
+    {"weighted_elementwise", golden_weighted_elementwise}, {"softmax_ce_soft", golden_softmax_ce_soft},
+    {"softmax_ce_zero_denominator", golden_softmax_ce}, {"box_formats", golden_box_formats},
 };
 
 static void run_golden(const char *dir) {
@@ -703,25 +941,51 @@ static int64_t Y[8] = {0, 1, 0, 1};
 static size_t COUNTS[2] = {1, 0};
 static float L;
 
-static int bad_l1_pred(void) { return losskit_l1(NULL, B, 4, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
-static int bad_l1_reduction(void) { return losskit_l1(B, B, 4, (losskit_reduction)7, &L, NULL, 1); }
-static int bad_l1_threads(void) { return losskit_l1(B, B, 4, LOSSKIT_REDUCTION_MEAN, &L, NULL, -1); }
-static int bad_smooth_l1_beta(void) { return losskit_smooth_l1(B, B, 4, -1.0f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
-static int bad_huber_delta(void) { return losskit_huber(B, B, 4, 0.0f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
-static int bad_wing_eps(void) { return losskit_wing(B, B, 4, 10.0f, NAN, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
-static int bad_awing_theta(void) { return losskit_adaptive_wing(B, B, 4, 2.1f, 14, 1, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
-static int bad_focal_reg_gamma(void) { return losskit_focal_regression(B, B, 4, -1.0f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
-static int bad_shrinkage_weight(void) { return losskit_shrinkage(B, B, 4, 10, 0.2f, (losskit_shrinkage_weight)9, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
-static int bad_bce_pos_weight(void) { return losskit_bce_logits(B, B, 4, B, 3, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_l1_pred(void) { return losskit_l1(NULL, B, 4, NULL, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_l1_reduction(void) { return losskit_l1(B, B, 4, NULL, (losskit_reduction)7, &L, NULL, 1); }
+static int bad_l1_threads(void) { return losskit_l1(B, B, 4, NULL, LOSSKIT_REDUCTION_MEAN, &L, NULL, -1); }
+static int bad_l1w_threads(void) { return losskit_l1(B, B, 4, B + 8, LOSSKIT_REDUCTION_MEAN, &L, NULL, -1); }
+static int bad_mse_target(void) { return losskit_mse(B, NULL, 4, B + 8, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_smooth_l1_beta(void) { return losskit_smooth_l1(B, B, 4, NULL, -1.0f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_smooth_l1w_reduction(void) { return losskit_smooth_l1(B, B, 4, B + 8, 1.0f, (losskit_reduction)3, &L, NULL, 1); }
+static int bad_huber_delta(void) { return losskit_huber(B, B, 4, NULL, 0.0f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_wing_eps(void) { return losskit_wing(B, B, 4, NULL, 10.0f, NAN, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_wingw_threads(void) { return losskit_wing(B, B, 4, B + 8, 10.0f, 2.0f, LOSSKIT_REDUCTION_MEAN, &L, NULL, -2); }
+static int bad_awing_theta(void) { return losskit_adaptive_wing(B, B, 4, NULL, 2.1f, 14, 1, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_awingw_reduction(void) { return losskit_adaptive_wing(B, B, 4, B + 8, 2.1f, 14, 1, 0.5f, (losskit_reduction)9, &L, NULL, 1); }
+static int bad_focal_reg_gamma(void) { return losskit_focal_regression(B, B, 4, NULL, -1.0f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_shrinkage_weight(void) { return losskit_shrinkage(B, B, 4, NULL, 10, 0.2f, (losskit_shrinkage_weight)9, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_shrinkagew_threads(void) { return losskit_shrinkage(B, B, 4, B + 8, 10, 0.2f, LOSSKIT_SHRINKAGE_WEIGHT_NONE, LOSSKIT_REDUCTION_MEAN, &L, NULL, -1); }
+static int bad_bce_pos_weight(void) { return losskit_bce_logits(B, B, 4, NULL, B, 3, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_bce_pos_weight_null(void) { return losskit_bce_logits(B, B, 4, B + 8, NULL, 1, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_bcew_reduction(void) { return losskit_bce_logits(B, B, 4, B + 8, NULL, 0, (losskit_reduction)4, &L, NULL, 1); }
 static int bad_focal_gamma(void) { return losskit_sigmoid_focal(B, B, 4, 0.25f, -2, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
 static int bad_ce_label(void) { int64_t y[2] = {0, 5}; return losskit_softmax_ce(B, y, 2, 2, NULL, -100, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
 static int bad_ce_classes(void) { return losskit_softmax_ce(B, Y, 2, 0, NULL, -100, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
 static int bad_ce_smoothing(void) { return losskit_softmax_ce(B, Y, 2, 2, NULL, -100, 1.5f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_soft_targets(void) { return losskit_softmax_ce_soft(B, NULL, 2, 2, NULL, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_soft_classes(void) { return losskit_softmax_ce_soft(B, B, 2, 0, NULL, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_soft_weights(void) { float w[2] = {1, -1}; return losskit_softmax_ce_soft(B, B, 2, 2, w, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_soft_smoothing(void) { return losskit_softmax_ce_soft(B, B, 2, 2, NULL, -0.1f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_soft_reduction(void) { return losskit_softmax_ce_soft(B, B, 2, 2, NULL, 0, (losskit_reduction)3, &L, NULL, 1); }
+static int bad_soft_threads(void) { return losskit_softmax_ce_soft(B, B, 2, 2, NULL, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, -1); }
 static int bad_softmax_focal_gamma(void) { return losskit_softmax_focal(B, Y, 2, 2, 1, -1, -100, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
 static int bad_vecmath_fn(void) { return losskit_vecmath((losskit_vecmath_fn)9, B, B, 4); }
-static int bad_iou_kind(void) { return losskit_box_iou_matrix((losskit_iou_kind)9, B, 1, B, 1, B + 32, 1); }
-static int bad_iou_overflow(void) { return losskit_box_iou_matrix(LOSSKIT_IOU, B, 1u << 20, B, SIZE_MAX / 4, B + 32, 1); }
-static int bad_iou_loss_kind(void) { return losskit_box_iou_loss(LOSSKIT_IOU, B, B, 1, 1e-7f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_iou_kind(void) { return losskit_box_iou_matrix((losskit_iou_kind)9, LOSSKIT_BOX_XYXY, B, 1, B, 1, B + 32, 1); }
+static int bad_iou_format(void) { return losskit_box_iou_matrix(LOSSKIT_IOU, (losskit_box_format)3, B, 1, B, 1, B + 32, 1); }
+static int bad_iou_overflow(void) { return losskit_box_iou_matrix(LOSSKIT_IOU, LOSSKIT_BOX_XYXY, B, 1u << 20, B, SIZE_MAX / 4, B + 32, 1); }
+static int bad_iou_boxes1_rule(void) { float b[4] = {5, 0, 1, 1}; return losskit_box_iou_matrix(LOSSKIT_IOU, LOSSKIT_BOX_XYXY, b, 1, B, 1, B + 32, 1); }
+static int bad_iou_boxes2_xywh(void) { float b[4] = {0, 0, 1, -1}; return losskit_box_iou_matrix(LOSSKIT_GIOU, LOSSKIT_BOX_XYWH, B, 1, b, 1, B + 32, 1); }
+static int bad_iou_boxes1_cxcywh(void) { float b[4] = {0, 0, -1, 1}; return losskit_box_iou_matrix(LOSSKIT_CIOU, LOSSKIT_BOX_CXCYWH, b, 1, B, 1, B + 32, 1); }
+static int bad_iou_out(void) { return losskit_box_iou_matrix(LOSSKIT_IOU, LOSSKIT_BOX_CXCYWH, B, 1, B, 1, NULL, 1); }
+static int bad_iou_threads(void) { return losskit_box_iou_matrix(LOSSKIT_IOU, LOSSKIT_BOX_XYWH, B, 1, B, 1, B + 32, -1); }
+static int bad_iou_loss_kind(void) { return losskit_box_iou_loss(LOSSKIT_IOU, LOSSKIT_BOX_XYXY, B, B, 1, 1e-7f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_iou_loss_format(void) { return losskit_box_iou_loss(LOSSKIT_GIOU, (losskit_box_format)-1, B, B, 1, 1e-7f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_iou_loss_target_rule(void) { float b[4] = {0, 0, 1, -2}; return losskit_box_iou_loss(LOSSKIT_DIOU, LOSSKIT_BOX_XYWH, B, b, 1, 1e-7f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_iou_loss_pred_rule(void) { float b[4] = {3, 3, 2, 4}; return losskit_box_iou_loss(LOSSKIT_GIOU, LOSSKIT_BOX_XYXY, b, B, 1, 1e-7f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_iou_loss_eps(void) { return losskit_box_iou_loss(LOSSKIT_CIOU, LOSSKIT_BOX_CXCYWH, B, B, 1, -1e-7f, LOSSKIT_REDUCTION_MEAN, &L, NULL, 1); }
+static int bad_iou_loss_reduction(void) { return losskit_box_iou_loss(LOSSKIT_CIOU, LOSSKIT_BOX_XYWH, B, B, 1, 1e-7f, (losskit_reduction)5, &L, NULL, 1); }
+static int bad_iou_loss_threads(void) { return losskit_box_iou_loss(LOSSKIT_GIOU, LOSSKIT_BOX_CXCYWH, B, B, 1, 1e-7f, LOSSKIT_REDUCTION_MEAN, &L, NULL, -1); }
 static int bad_formats_out(void) { return losskit_boxes_xyxy_to_cxcywh(B, NULL, 1); }
 static int bad_encode_variance(void) { return losskit_ssd_encode(B, B, 1, 0.0f, 0.2f, B + 32); }
 static int bad_decode_out(void) { return losskit_ssd_decode(B, B, 1, 0.1f, 0.2f, NULL); }
@@ -729,31 +993,96 @@ static int bad_match_threshold(void) { int64_t a[2], b[2]; return losskit_ssd_ma
 static int bad_multibox_loc(void) { float a, b; return losskit_multibox_loss(NULL, B, 1, 1, 2, B, B, Y, COUNTS, 0.5f, 3, 0.1f, 0.2f, &a, &b, NULL, NULL, NULL, 1); }
 static int bad_nms_kept(void) { int64_t k[2]; return losskit_nms(B, B, 1, 0.5f, k, NULL); }
 static int bad_distance_metric(void) { return losskit_pairwise_distance((losskit_metric)5, B, 1, B, 1, 2, B + 32, 1); }
+static int bad_distance_d0(void) { return losskit_pairwise_distance(LOSSKIT_METRIC_EUCLIDEAN, B, 1, B, 1, 0, B + 32, 1); }
 static int bad_distance_backward_grad(void) { return losskit_pairwise_distance_backward(LOSSKIT_METRIC_EUCLIDEAN, B, 1, B, 1, 2, NULL, B, B + 32, B + 40, 1); }
+static int bad_distance_backward_d0(void) { return losskit_pairwise_distance_backward(LOSSKIT_METRIC_COSINE, B, 1, B, 1, 0, B, B, B + 32, B + 40, 1); }
 static int bad_mahalanobis_factor(void) { return losskit_mahalanobis_factor(B, 2, B + 32, NULL); }
+static int bad_mahalanobis_factor_d0(void) { size_t r; return losskit_mahalanobis_factor(B, 0, B + 32, &r); }
 static int bad_mahalanobis_not_psd(void) { float m[4] = {1, 0, 0, -1}; return losskit_mahalanobis_distance(LOSSKIT_METRIC_EUCLIDEAN, B, 1, B, 1, 2, m, 0, B + 32, 1); }
+static int bad_mahalanobis_d0(void) { return losskit_mahalanobis_distance(LOSSKIT_METRIC_EUCLIDEAN, B, 1, B, 1, 0, B, 0, B + 32, 1); }
 static int bad_contrastive_d(void) { return losskit_contrastive(LOSSKIT_METRIC_EUCLIDEAN, B, B, B, 1, 0, 1, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, 1); }
+static int bad_contrastive_label(void) { float same[2] = {1, 0.5f}; return losskit_contrastive(LOSSKIT_METRIC_EUCLIDEAN, B, B, same, 2, 2, 1, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, 1); }
+static int bad_contrastive_label_nan(void) { float same[2] = {NAN, 0}; return losskit_contrastive(LOSSKIT_METRIC_COSINE, B, B, same, 2, 2, 1, 1, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, 1); }
+static int bad_contrastive_margin(void) { float same[2] = {1, 0}; return losskit_contrastive(LOSSKIT_METRIC_EUCLIDEAN, B, B, same, 2, 2, -1, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, 1); }
 static int bad_triplet_margin(void) { return losskit_triplet(LOSSKIT_METRIC_EUCLIDEAN, B, B, B, 1, 2, NAN, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, NULL, 1); }
+static int bad_triplet_margin_neg(void) { return losskit_triplet(LOSSKIT_METRIC_EUCLIDEAN, B, B, B, 1, 2, -0.3f, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, NULL, 1); }
+static int bad_triplet_d0(void) { return losskit_triplet(LOSSKIT_METRIC_EUCLIDEAN, B, B, B, 1, 0, 0.3f, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, NULL, 1); }
 static int bad_quadruplet_reduction(void) { return losskit_quadruplet(LOSSKIT_METRIC_EUCLIDEAN, B, B, B, B, 1, 2, 1, 1, (losskit_reduction)5, &L, NULL, NULL, NULL, NULL, 1); }
+static int bad_quadruplet_margin2(void) { return losskit_quadruplet(LOSSKIT_METRIC_EUCLIDEAN, B, B, B, B, 1, 2, 1, -1, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, NULL, NULL, 1); }
+static int bad_quadruplet_d0(void) { return losskit_quadruplet(LOSSKIT_METRIC_EUCLIDEAN, B, B, B, B, 1, 0, 1, 1, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, NULL, NULL, 1); }
 static int bad_trihard_mining(void) { return losskit_trihard(LOSSKIT_METRIC_EUCLIDEAN, B, Y, 4, 2, 0.3f, 0, (losskit_mining)4, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, NULL, 1); }
+static int bad_trihard_margin(void) { return losskit_trihard(LOSSKIT_METRIC_EUCLIDEAN, B, Y, 4, 2, -0.3f, 0, LOSSKIT_MINING_HARDEST, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, NULL, 1); }
+static int bad_trihard_d0(void) { return losskit_trihard(LOSSKIT_METRIC_EUCLIDEAN, B, Y, 4, 0, 0.3f, 0, LOSSKIT_MINING_HARDEST, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, NULL, 1); }
+/* not bad: TriHard on n = 0 and n = 1 is a valid batch with loss 0 (and a zero gradient): 0, else the status or -999 */
+static int ok_trihard_n(size_t n) {
+    float g[2] = {7, 7};
+    int64_t hp = 5, hn = 5;
+    L = 7;
+    int st = losskit_trihard(LOSSKIT_METRIC_EUCLIDEAN, B, Y, n, 2, 0.3f, 0, LOSSKIT_MINING_HARDEST, LOSSKIT_REDUCTION_MEAN, &L, g, &hp, &hn, 1);
+    return st != 0 ? st : L == 0.0f && (n == 0 || (g[0] == 0.0f && g[1] == 0.0f && hp == -1 && hn == -1)) ? 0 : -999;
+}
+static int ok_trihard_n0(void) { return ok_trihard_n(0); }
+static int ok_trihard_n1(void) { return ok_trihard_n(1); }
+static int bad_coco_stats(void) {
+    const double bx[4] = {0, 0, 1, 1}, sc = 0.5, area = 1;
+    const int64_t z = 0;
+    losskit_eval_boxes gt = {bx, NULL, &area, NULL, &z, &z, 1}, dt = {bx, &sc, NULL, NULL, &z, &z, 1};
+    return losskit_coco_evaluate(&gt, &dt, 1, 1, NULL, NULL, NULL, 1);
+}
+static int bad_voc_threshold(void) {
+    const double bx[4] = {0, 0, 1, 1}, sc = 0.5;
+    const int64_t z = 0;
+    double ap;
+    losskit_eval_boxes gt = {bx, NULL, NULL, NULL, &z, &z, 1}, dt = {bx, &sc, NULL, NULL, &z, &z, 1};
+    return losskit_voc_evaluate(&gt, &dt, 1, 1, 1.5, 0, 0, &ap, NULL, 1);
+}
+static int bad_reid_ap_kind(void) {
+    const int64_t id[2] = {0, 1};
+    losskit_reid_scores sc = {0};
+    return losskit_reid_evaluate_distances(B, 2, 2, (losskit_reid_labels){id, id, id, id}, 2, &sc, 1);
+}
+static int bad_landmark_norm(void) { double nme[2]; return losskit_landmark_nme(B, B, 1, 4, (losskit_landmark_norm)4, 0, 1, 1, nme); }
 static int bad_isa(void) { return losskit_set_isa((losskit_isa)42); }
 
 typedef struct { const char *name; int (*call)(void); int expected; } bad_case;
 static const bad_case bad_args[] = {
-    {"l1 pred NULL", bad_l1_pred, -1}, {"l1 reduction", bad_l1_reduction, -4}, {"l1 threads < 0", bad_l1_threads, -7},
-    {"smooth_l1 beta < 0", bad_smooth_l1_beta, -4}, {"huber delta 0", bad_huber_delta, -4}, {"wing eps NaN", bad_wing_eps, -5},
-    {"adaptive_wing theta 0", bad_awing_theta, -7}, {"focal_regression gamma < 0", bad_focal_reg_gamma, -4},
-    {"shrinkage weight", bad_shrinkage_weight, -6}, {"bce pos_weight count", bad_bce_pos_weight, -5},
+    {"l1 pred NULL", bad_l1_pred, -1}, {"l1 reduction", bad_l1_reduction, -5}, {"l1 threads < 0", bad_l1_threads, -8},
+    {"l1 weighted threads < 0", bad_l1w_threads, -8}, {"mse weighted target NULL", bad_mse_target, -2},
+    {"smooth_l1 beta < 0", bad_smooth_l1_beta, -5}, {"smooth_l1 weighted reduction", bad_smooth_l1w_reduction, -6},
+    {"huber delta 0", bad_huber_delta, -5}, {"wing eps NaN", bad_wing_eps, -6}, {"wing weighted threads < 0", bad_wingw_threads, -10},
+    {"adaptive_wing theta 0", bad_awing_theta, -8}, {"adaptive_wing weighted reduction", bad_awingw_reduction, -9},
+    {"focal_regression gamma < 0", bad_focal_reg_gamma, -5},
+    {"shrinkage weight", bad_shrinkage_weight, -7}, {"shrinkage weighted threads < 0", bad_shrinkagew_threads, -11},
+    {"bce pos_weight count", bad_bce_pos_weight, -6}, {"bce weighted pos_weight NULL", bad_bce_pos_weight_null, -5},
+    {"bce weighted reduction", bad_bcew_reduction, -7},
     {"sigmoid_focal gamma < 0", bad_focal_gamma, -5}, {"softmax_ce label", bad_ce_label, -2}, {"softmax_ce classes 0", bad_ce_classes, -4},
-    {"softmax_ce smoothing > 1", bad_ce_smoothing, -7}, {"softmax_focal gamma < 0", bad_softmax_focal_gamma, -6},
-    {"vecmath fn", bad_vecmath_fn, -1}, {"box_iou_matrix kind", bad_iou_kind, -1}, {"box_iou_matrix n m overflow", bad_iou_overflow, -5},
-    {"box_iou_loss kind IOU", bad_iou_loss_kind, -1}, {"xyxy_to_cxcywh out NULL", bad_formats_out, -2},
+    {"softmax_ce smoothing > 1", bad_ce_smoothing, -7},
+    {"softmax_ce_soft targets NULL", bad_soft_targets, -2}, {"softmax_ce_soft classes 0", bad_soft_classes, -4},
+    {"softmax_ce_soft class weight < 0", bad_soft_weights, -5}, {"softmax_ce_soft smoothing < 0", bad_soft_smoothing, -6},
+    {"softmax_ce_soft reduction", bad_soft_reduction, -7}, {"softmax_ce_soft threads < 0", bad_soft_threads, -10},
+    {"softmax_focal gamma < 0", bad_softmax_focal_gamma, -6},
+    {"vecmath fn", bad_vecmath_fn, -1}, {"box_iou_matrix kind", bad_iou_kind, -1}, {"box_iou_matrix format", bad_iou_format, -2},
+    {"box_iou_matrix n m overflow", bad_iou_overflow, -6}, {"box_iou_matrix boxes1 x2 < x1", bad_iou_boxes1_rule, -3},
+    {"box_iou_matrix boxes2 xywh h < 0", bad_iou_boxes2_xywh, -5}, {"box_iou_matrix boxes1 cxcywh w < 0", bad_iou_boxes1_cxcywh, -3},
+    {"box_iou_matrix out NULL", bad_iou_out, -7}, {"box_iou_matrix threads < 0", bad_iou_threads, -8},
+    {"box_iou_loss kind IOU", bad_iou_loss_kind, -1}, {"box_iou_loss format", bad_iou_loss_format, -2},
+    {"box_iou_loss pred x2 < x1", bad_iou_loss_pred_rule, -3}, {"box_iou_loss target xywh h < 0", bad_iou_loss_target_rule, -4},
+    {"box_iou_loss eps < 0", bad_iou_loss_eps, -6}, {"box_iou_loss reduction", bad_iou_loss_reduction, -7},
+    {"box_iou_loss threads < 0", bad_iou_loss_threads, -10}, {"xyxy_to_cxcywh out NULL", bad_formats_out, -2},
     {"ssd_encode variance 0", bad_encode_variance, -4}, {"ssd_decode out NULL", bad_decode_out, -6},
     {"ssd_match threshold NaN", bad_match_threshold, -6}, {"multibox loc NULL", bad_multibox_loc, -1}, {"nms kept NULL", bad_nms_kept, -6},
-    {"pairwise_distance metric", bad_distance_metric, -1}, {"pairwise_distance_backward distances NULL", bad_distance_backward_grad, -7},
-    {"mahalanobis_factor rank NULL", bad_mahalanobis_factor, -4}, {"mahalanobis not PSD", bad_mahalanobis_not_psd, LOSSKIT_ERR_NOT_PSD},
-    {"contrastive d 0", bad_contrastive_d, -6}, {"triplet margin NaN", bad_triplet_margin, -7},
-    {"quadruplet reduction", bad_quadruplet_reduction, -10}, {"trihard mining", bad_trihard_mining, -8},
+    {"pairwise_distance metric", bad_distance_metric, -1}, {"pairwise_distance d 0", bad_distance_d0, -6},
+    {"pairwise_distance_backward distances NULL", bad_distance_backward_grad, -7}, {"pairwise_distance_backward d 0", bad_distance_backward_d0, -6},
+    {"mahalanobis_factor rank NULL", bad_mahalanobis_factor, -4}, {"mahalanobis_factor d 0", bad_mahalanobis_factor_d0, -2},
+    {"mahalanobis not PSD", bad_mahalanobis_not_psd, LOSSKIT_ERR_NOT_PSD}, {"mahalanobis d 0", bad_mahalanobis_d0, -6},
+    {"contrastive d 0", bad_contrastive_d, -6}, {"contrastive label 0.5", bad_contrastive_label, -4},
+    {"contrastive label NaN", bad_contrastive_label_nan, -4}, {"contrastive margin < 0", bad_contrastive_margin, -7},
+    {"triplet margin NaN", bad_triplet_margin, -7}, {"triplet margin < 0", bad_triplet_margin_neg, -7}, {"triplet d 0", bad_triplet_d0, -6},
+    {"quadruplet reduction", bad_quadruplet_reduction, -10}, {"quadruplet margin2 < 0", bad_quadruplet_margin2, -9},
+    {"quadruplet d 0", bad_quadruplet_d0, -7}, {"trihard mining", bad_trihard_mining, -8}, {"trihard margin < 0", bad_trihard_margin, -6},
+    {"trihard d 0", bad_trihard_d0, -5}, {"trihard n 0: valid, loss 0", ok_trihard_n0, 0}, {"trihard n 1: valid, loss 0", ok_trihard_n1, 0},
+    {"coco_evaluate stats NULL", bad_coco_stats, -5}, {"voc_evaluate iou_threshold > 1", bad_voc_threshold, -5},
+    {"reid_evaluate_distances ap_kind", bad_reid_ap_kind, -5}, {"landmark_nme norm", bad_landmark_norm, -5},
     {"set_isa unknown", bad_isa, LOSSKIT_ERR_UNSUPPORTED},
 };
 

@@ -74,7 +74,7 @@ public struct LandmarkEvaluation: Sendable, Equatable {
 /// - Parameters:
 ///   - predictions: `[n, k, 2]` (x, y) row-major.
 ///   - targets: `[n, k, 2]`.
-///   - landmarks: k (>= 1).
+///   - k: the landmarks per sample, k (>= 1); the argument label is `landmarks:`.
 ///   - normalization: how each sample's error is normalized.
 ///   - threshold: the AUC / failure threshold (default 0.1, WFLW's).
 ///   - execution: the backend (`.c` or `.portable`).
