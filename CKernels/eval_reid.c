@@ -267,12 +267,12 @@ int losskit_reid_evaluate_features(int metric, int normalize, const float *qf, s
     float *gnorm = NULL, *qnorm = NULL, *scratch = NULL;
     if (normalize) {
         gnorm = malloc((gd ? gd : 1) * sizeof(float));
-        qnorm = malloc((block_rows * d ? block_rows * d : 1) * sizeof(float));
+        qnorm = malloc((block_rows * d != 0 ? block_rows * d : 1) * sizeof(float));
         if (!gnorm || !qnorm) status = LOSSKIT_ERR_NOMEM;
         else status = normalize_parallel(gf, gnorm, g, d, threads);
     }
     if (!distances && status == LOSSKIT_OK) {
-        scratch = malloc((block_rows * g ? block_rows * g : 1) * sizeof(float));
+        scratch = malloc((block_rows * g != 0 ? block_rows * g : 1) * sizeof(float));
         if (!scratch) status = LOSSKIT_ERR_NOMEM;
     }
     for (size_t r0 = 0; r0 < q && status == LOSSKIT_OK; r0 += block) {
