@@ -46,6 +46,9 @@ PARAMS = {
     "losskit_bce_logits": [F32, ctypes.c_size_t],                           # pos_weight, pos_weight_count
     "losskit_sigmoid_focal": [ctypes.c_float] * 3,                          # alpha, gamma, normalizer
 }
+# Every elementwise entry point but the sigmoid focal loss takes a per-element
+# weight (NULL: none) right after n.
+WEIGHTED = set(PARAMS) - {"losskit_sigmoid_focal"}
 # Softmax losses: parameters between (logits, labels, rows, classes) and (reduction, loss, grad, threads).
 ROW_PARAMS = {
     "losskit_softmax_ce": [F32, ctypes.c_int64, ctypes.c_float],            # class_weights, ignore_index, label_smoothing
@@ -61,7 +64,8 @@ class LossKit:
         for name, params in PARAMS.items():
             fn = getattr(self.lib, name)
             fn.restype = ctypes.c_int
-            fn.argtypes = [F32, F32, ctypes.c_size_t] + params + [ctypes.c_int, F32, F32, ctypes.c_int]
+            fn.argtypes = ([F32, F32, ctypes.c_size_t] + ([F32] if name in WEIGHTED else []) + params
+                           + [ctypes.c_int, F32, F32, ctypes.c_int])
         for name, params in ROW_PARAMS.items():
             fn = getattr(self.lib, name)
             fn.restype = ctypes.c_int
@@ -78,7 +82,8 @@ class LossKit:
         n = len(pred)
         arr = ctypes.c_float * n
         loss, grad = arr(), arr()
-        status = getattr(self.lib, name)(arr(*pred), arr(*target), n, *params,
+        weight = (None,) if name in WEIGHTED else ()
+        status = getattr(self.lib, name)(arr(*pred), arr(*target), n, *weight, *params,
                                          REDUCTION_NONE, loss, grad, 1)
         self.check(name, params, status)
         return list(loss), list(grad)
