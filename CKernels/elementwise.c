@@ -398,7 +398,9 @@ LK_INLINE float shrinkage_elem(const ew_ctx *c, size_t i, float x, float t, floa
     float r = x - t, l = fabsf(r), w = shrinkage_weight(c, t);
     float z = c->p[0] * (l - c->p[1]);
     float sp = lk_sigmoidf(z), sn = lk_sigmoidf(-z); /* 1/(1+exp(a(c-l))) and its complement */
-    *g = w * lk_signf(r) * (2.0f * l * sp + l * l * c->p[0] * sp * sn);
+    /* w l sp (2 + (l a) sn), as the SIMD paths: for a huge |r| sn underflows to 0
+     * and (l a) sn stays 0, where l l a sp sn was inf x 0 = NaN */
+    *g = w * lk_signf(r) * (l * (sp * fmaf(l * c->p[0], sn, 2.0f)));
     return w * l * l * sp;
 }
 EW_SCALAR(shrinkage)

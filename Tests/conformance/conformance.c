@@ -126,9 +126,8 @@ typedef struct {
 /* Elementwise losses: one adapter per entry point, one runner for all. */
 typedef int (*ew_call)(const float *x, const float *t, size_t n, const float *w, losskit_reduction r, float *loss, float *grad, int th);
 /* x ~ N(0, xs); t: 0 normal, 1 [0, 1], 2 {0, 1}. no_huge: variant 1 without
- * the edge value 1e30 - the scalar shrinkage gradient is NaN there (l^2
- * overflows and meets sigmoid(-z) = 0: inf * 0) where the SIMD paths give a
- * finite gradient, a defect of the scalar kernel reported to the lead.
+ * the edge value 1e30 (no entry point needs it now: the scalar shrinkage
+ * gradient, once inf x 0 = NaN there, is finite as on the SIMD paths).
  * weighted: a per-element weight array in [0, 2), every 5th weight 0 (an
  * invisible keypoint); else weight = NULL. */
 typedef struct { ew_call call; float xs; int tdom; int no_huge; int weighted; } ew_spec;
@@ -154,13 +153,13 @@ static int c_focal_g(EW_ARGS) { (void)w; return losskit_sigmoid_focal(x, t, n, -
 
 static const ew_spec s_l1 = {c_l1, 3, 0, 0, 0}, s_mse = {c_mse, 3, 0, 0, 0}, s_sl1 = {c_smooth_l1, 3, 0, 0, 0}, s_sl1b0 = {c_smooth_l1_b0, 3, 0, 0, 0},
                      s_huber = {c_huber, 3, 0, 0, 0}, s_wing = {c_wing, 8, 0, 0, 0}, s_awing = {c_awing, 1, 1, 0, 0}, s_freg = {c_focal_reg, 2, 0, 0, 0},
-                     s_fregg = {c_focal_reg_g, 2, 0, 0, 0}, s_shrink = {c_shrink, 1, 1, 1, 0}, s_shrink_none = {c_shrink_none, 1, 1, 1, 0},
-                     s_shrink_dslt = {c_shrink_dslt, 1, 1, 1, 0}, s_bce = {c_bce, 4, 1, 0, 0}, s_bcepw = {c_bce_pw, 4, 2, 0, 0},
+                     s_fregg = {c_focal_reg_g, 2, 0, 0, 0}, s_shrink = {c_shrink, 1, 1, 0, 0}, s_shrink_none = {c_shrink_none, 1, 1, 0, 0},
+                     s_shrink_dslt = {c_shrink_dslt, 1, 1, 0, 0}, s_bce = {c_bce, 4, 1, 0, 0}, s_bcepw = {c_bce_pw, 4, 2, 0, 0},
                      s_focal = {c_focal, 4, 2, 0, 0}, s_focalg = {c_focal_g, 4, 1, 0, 0};
 /* the weighted variants */
 static const ew_spec w_l1 = {c_l1, 3, 0, 0, 1}, w_mse = {c_mse, 3, 0, 0, 1}, w_sl1 = {c_smooth_l1, 3, 0, 0, 1}, w_huber = {c_huber, 3, 0, 0, 1},
                      w_wing = {c_wing, 8, 0, 0, 1}, w_awing = {c_awing, 1, 1, 0, 1}, w_freg = {c_focal_reg, 2, 0, 0, 1},
-                     w_shrink = {c_shrink, 1, 1, 1, 1}, w_bce = {c_bce, 4, 1, 0, 1}, w_bcepw = {c_bce_pw, 4, 2, 0, 1};
+                     w_shrink = {c_shrink, 1, 1, 0, 1}, w_bce = {c_bce, 4, 1, 0, 1}, w_bcepw = {c_bce_pw, 4, 2, 0, 1};
 
 static size_t size_of(int variant) { return variant == 0 ? 1003 : variant == 1 ? 531 : 200003; }
 
