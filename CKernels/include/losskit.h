@@ -255,6 +255,7 @@ int losskit_softmax_focal(const float *logits, const int64_t *labels, size_t row
 /* The detection and metric-learning families (same conventions). */
 #include "losskit_detection.h"
 #include "losskit_metric.h"
+#include "losskit_reference.h"
 #include "losskit_detection_eval.h"
 #include "losskit_reid_eval.h"
 
