@@ -137,6 +137,14 @@ static inline double lk_squared_distance(const float *u, const float *v, size_t 
     return s;
 }
 
+/* The losses' `normalize` option (normalize.c): rows divided by
+ * max(|x|, LK_NORMALIZE_EPS) as torch.nn.functional.normalize, norm [n] the
+ * denominators; the backward turns a gradient wrt the normalized rows (in
+ * place) into one wrt the rows x passed in. */
+#define LK_NORMALIZE_EPS 1e-12
+void lk_normalize_rows(const float *x, size_t n, size_t d, float *out, double *norm);
+void lk_normalize_backward(const float *x, const double *norm, size_t n, size_t d, float *grad);
+
 /* Zeroes n floats with non-temporal stores: a large gradient that is
  * mostly zeros is written without reading its lines into the cache first
  * (half the memory traffic of memset's stores). The lines are written
