@@ -100,8 +100,8 @@ public func softmaxLoss(
     guard classes >= 1 else {
         throw LossKitError.invalidParameter(argument: "classes", value: "\(classes)", reason: "must be >= 1")
     }
-    let (total, overflow) = rows.multipliedReportingOverflow(by: classes)
-    guard !overflow, logits.count == total else {
+    let total = try Check.elementCount("logits", rows, classes)
+    guard logits.count == total else {
         throw LossKitError.shapeMismatch(argument: "logits", expected: "[\(rows), \(classes)] (labels x classes)",
                                          actual: "\(logits.count) values")
     }

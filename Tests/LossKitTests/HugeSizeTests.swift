@@ -10,6 +10,20 @@ import Testing
 struct HugeSizeTests {
     static let huge = [Int.max, Int.max / 2 + 1, 1 << 62, 1 << 33]
 
+    /// An overflowing labels x classes product is the checked-size error that
+    /// names the logits, the same one every other size product gives.
+    @Test func softmaxOverflowIsInvalidShape() {
+        do {
+            _ = try softmaxCrossEntropy(logits: [1, 2, 3, 4], labels: [0, 1], classes: Int.max / 2 + 1)
+            Issue.record("no error")
+        } catch let LossKitError.invalidShape(argument, shape, _) {
+            #expect(argument == "logits")
+            #expect(shape == [2, Int.max / 2 + 1])
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
     @Test(arguments: [Backend.c, .portable])
     func classificationSizes(backend: Backend) {
         let e = Execution(backend: backend, threads: 1)
