@@ -22,4 +22,5 @@ for unit in elementwise softmax boxes metric; do
 done
 echo "clang: $("$CLANG" --version | head -1)"
 echo "llvm-mca: $("$MCA" --version | grep -i 'llvm version' | head -1 | xargs)"
-python3 Benchmarks/mca/mca_loops.py --asm-dir "$OUT" --mca "$MCA" --sysroot "$SYSROOT" --cpus "$CPUS" "$@"
+python3 Benchmarks/mca/mca_loops.py --asm-dir "$OUT" --mca "$MCA" --sysroot "$SYSROOT" --cpus "$CPUS" \
+  --clang "$CLANG" --objdump "$OBJDUMP" "$@"
