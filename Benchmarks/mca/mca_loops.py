@@ -16,6 +16,15 @@ to the first `ret`, following calls and unconditional branches, conditional
 branches not taken (glibc's fast path falls through) except where MAIN_PATH
 says the fast path is the taken branch. Other calls stay a single `bl`.
 
+Probe units in TRACED (TriHard) branch on their data, so a static body
+would charge every cold path each iteration (the scalar loop's untaken
+compares, the NEON loop's exact repair of a cancelling pair): there the
+probe file's mca_drive runs both paths on the same typical data under
+qemu-user, and llvm-mca gets the instructions the run executed between the
+loop's first and last header (traced_run), once; cycles per iteration =
+llvm-mca's total cycles / iterations. Both paths do the same work per
+element: the same columns, values and updates, in the kernel's own code.
+
 Usage: mca_loops.py --asm-dir build/mca --mca llvm-mca-19 --objdump llvm-objdump-19 --libm PATH --cpus neoverse-v1,...
 Prints a Markdown table; --verbose prints each loop's instructions.
 """
@@ -299,7 +308,7 @@ def main():
         for cpu in cpus:
             if unit in TRACED:
                 body, iterations, one = traced_run(unit, fn)
-                calls = ["traced"]
+                calls = []
                 cyc = cycles_per_iteration(args.mca, cpu, body, iterations, 1)
             else:
                 asm = open(f"{args.asm_dir}/probes_{unit}.s").read()
