@@ -123,6 +123,36 @@ int main(void) {
 """
 
 
+def qemu_log(log):
+    """qemu-user's -d in_asm,exec,nochain log: {block start: [(address,
+    instruction)]} (branch targets "." - llvm-mca needs no addresses; qemu
+    prints immediates in hex with '#') and the block starts in the order
+    they ran."""
+    blocks, order, cur = {}, [], None
+    for line in open(log):
+        t = re.match(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/", line)
+        if t:
+            order.append(int(t.group(1), 16))
+            cur = None
+            continue
+        if line.startswith("IN:"):
+            cur = "new"
+            continue
+        m = re.match(r"^0x([0-9a-f]+):\s+[0-9a-f]+\s+(.*)$", line)
+        if m and cur is not None:
+            pc = int(m.group(1), 16)
+            if cur == "new":
+                cur = pc
+                blocks[cur] = []
+            ins = m.group(2).strip()
+            if re.match(r"^(b|bl|b\.\w+|cbn?z|tbn?z)\s", ins):
+                ins = re.sub(r"#0x[0-9a-f]+$", ".", ins)
+            blocks[cur].append((pc, ins))
+        elif not line.strip():
+            cur = None
+    return blocks, order
+
+
 def libm_main_path(name, cache={}):
     """The instructions one call of libm's `name` executes for a typical
     argument, in order: an aarch64 program calls it twice under qemu-user,
@@ -144,25 +174,7 @@ def libm_main_path(name, cache={}):
     out = subprocess.run(["qemu-aarch64", "-E", f"LD_LIBRARY_PATH={ARGS.sysroot}/lib", "-d", "in_asm,exec,nochain",
                           "-D", log, exe], capture_output=True, text=True, env=env, check=True).stdout
     entry = int(out.split()[0], 16)
-    blocks, order, cur = {}, [], None
-    for line in open(log):
-        t = re.match(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/", line)
-        if t:
-            order.append(int(t.group(1), 16))
-            cur = None
-            continue
-        if line.startswith("IN:"):
-            cur = "new"
-            continue
-        m = re.match(r"^0x([0-9a-f]+):\s+[0-9a-f]+\s+(.*)$", line)
-        if m and cur is not None:
-            pc = int(m.group(1), 16)
-            if cur == "new":
-                cur = pc
-                blocks[cur] = []
-            blocks[cur].append(m.group(2).strip())
-        elif not line.strip():
-            cur = None
+    blocks, order = qemu_log(log)
     calls = [i for i, pc in enumerate(order) if pc == entry]
     if len(calls) < 2:
         sys.exit(f"tracing {name}: its second call not found")
@@ -170,9 +182,7 @@ def libm_main_path(name, cache={}):
     for pc in order[calls[1]:]:
         if pc < entry and pc < 0x5501000000:  # back in the program (qemu loads it below the libraries)
             break
-        for ins in blocks.get(pc, []):
-            # branch targets become "." (llvm-mca needs no addresses); qemu prints immediates in hex with '#'
-            path.append(re.sub(r"#0x[0-9a-f]+$", ".", ins) if re.match(r"^(b|bl|b\.\w+|cbn?z|tbn?z)\s", ins) else ins)
+        path.extend(ins for _, ins in blocks.get(pc, []))
     cache[name] = [p for p in path if not p.startswith("ret")]
     return cache[name]
 
@@ -216,28 +226,8 @@ def traced_run(unit, fn, cache={}):
                 # branch targets become "." (llvm-mca needs no addresses)
                 ins = re.sub(r"^((?:b|bl|b\.\w+|cbn?z|tbn?z)\s+(?:[^,]+,\s*)*)0x[0-9a-f]+(\s*<[^>]*>)?$", r"\1.", ins)
                 text[int(m.group(1), 16)] = ins
-        blocks, order, cur = {}, [], None
-        for line in open(log):
-            t = re.match(r"^Trace \d+: \S+ \[[0-9a-f]+/([0-9a-f]+)/", line)
-            if t:
-                order.append(int(t.group(1), 16))
-                cur = None
-                continue
-            if line.startswith("IN:"):
-                cur = "new"
-                continue
-            m = re.match(r"^0x([0-9a-f]+):\s+[0-9a-f]+\s+(.*)$", line)
-            if m and cur is not None:
-                pc = int(m.group(1), 16)
-                if cur == "new":
-                    cur = pc
-                    blocks[cur] = []
-                ins = m.group(2).strip()
-                if re.match(r"^(b|bl|b\.\w+|cbn?z|tbn?z)\s", ins):
-                    ins = re.sub(r"#0x[0-9a-f]+$", ".", ins)
-                blocks[cur].append(text.get(pc, ins))
-            elif not line.strip():
-                cur = None
+        blocks, order = qemu_log(log)
+        blocks = {pc: [text.get(a, ins) for a, ins in b] for pc, b in blocks.items()}
         cache[unit] = (syms, blocks, order, text)
     syms, blocks, order, text = cache[unit]
     lo, hi = syms[fn]
