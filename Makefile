@@ -95,7 +95,8 @@ test-c:
 # Static throughput of the inner loops on arm64 (llvm-mca for Neoverse-V1,
 # Neoverse-N1, Apple M1; NEON against scalar): the table in
 # Sources/LossKit/LossKit.docc/Performance.md. Needs llvm-19 (llvm-mca with
-# the Neoverse models) and what test-arm64 installs (qemu traces libm's path).
+# the Neoverse models) and what test-arm64 installs (qemu traces libm's path and
+# TriHard's loops).
 mca:
 	@command -v llvm-mca-19 >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = "0" ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq llvm-19 >/dev/null; \

@@ -23,8 +23,8 @@ typedef struct ew_ctx {
 
 typedef struct {
     lk_range_sum_fn scalar[4]; /* [0]: forward only, [1]: with gradient, [2], [3]: the same weighted */
-    lk_range_sum_fn avx2[4];   /* NULL: the scalar kernel serves */
-    lk_range_sum_fn avx512[4];
+    lk_range_sum_fn wide[4];   /* AVX2 (x86-64) or NEON (aarch64); NULL: the scalar kernel serves */
+    lk_range_sum_fn widest[4]; /* AVX-512 (x86-64 only); NULL: the wide kernel serves */
 } ew_kernels;
 
 /* Scalar chunk kernel from an element function
@@ -146,7 +146,7 @@ typedef struct {
 #define EW_KERNELS_VEC(name)                                                                  \
     {EW_SCALAR_FNS(name), {name##_fwd_avx2, name##_bwd_avx2, name##_wfwd_avx2, name##_wbwd_avx2}, \
      {name##_fwd_avx512, name##_bwd_avx512, name##_wfwd_avx512, name##_wbwd_avx512}}
-#elif LK_ARM64 /* NEON in the narrower vector slot (ew_run takes it for any path but scalar and AVX-512) */
+#elif LK_ARM64 /* NEON in the wide slot (ew_run takes it for any path but scalar and AVX-512) */
 #define EW_KERNELS_VEC(name)                                                                  \
     {EW_SCALAR_FNS(name), {name##_fwd_neon, name##_bwd_neon, name##_wfwd_neon, name##_wbwd_neon}, \
      {NULL, NULL, NULL, NULL}}
@@ -186,8 +186,8 @@ static int ew_run(ew_ctx *c, const ew_kernels *k, size_t n, losskit_reduction re
     int variant = (grad != NULL) + (c->w != NULL ? 2 : 0);
     losskit_isa path = lk_isa_path();
     lk_range_sum_fn fn = k->scalar[variant];
-    if (path == LOSSKIT_ISA_AVX512 && k->avx512[variant]) fn = k->avx512[variant];
-    else if (path != LOSSKIT_ISA_SCALAR && k->avx2[variant]) fn = k->avx2[variant];
+    if (path == LOSSKIT_ISA_AVX512 && k->widest[variant]) fn = k->widest[variant];
+    else if (path != LOSSKIT_ISA_SCALAR && k->wide[variant]) fn = k->wide[variant];
     int nthreads = n < LK_PARALLEL_MIN ? 1 : lk_threads_for(threads, n, 2 * LK_CHUNK);
     double sum = 0.0;
     int status = lk_chunked_sum(n, LK_CHUNK, nthreads, fn, c, &sum);

@@ -75,44 +75,21 @@ static void scan_iou_scalar(const float *restrict iou, size_t T, size_t P, float
     }
 }
 
+/* The same per ISA (multibox_simd.h): VFN(scan_iou). */
 #if LK_X86
-#include <immintrin.h>
-/* The same with AVX2 compares and blends, 8 priors at a time (the scalar
- * loop's branches and dependent maxima cost ~4 cycles a prior). */
-__attribute__((target("avx2,fma"))) static void scan_iou_avx2(const float *restrict iou, size_t T, size_t P,
-                                                             float *restrict best_overlap, float *restrict best_truth,
-                                                             uint32_t *best_prior) {
-    for (size_t t = 0; t < T; t++) {
-        const float *row = iou + t * P;
-        const __m256 tf = _mm256_set1_ps((float)t);
-        __m256 top = _mm256_set1_ps(row[0]);
-        size_t p = 0;
-        for (; p + 8 <= P; p += 8) {
-            __m256 v = _mm256_loadu_ps(row + p), b = _mm256_loadu_ps(best_overlap + p);
-            __m256 up = _mm256_cmp_ps(v, b, _CMP_GT_OQ);
-            _mm256_storeu_ps(best_overlap + p, _mm256_blendv_ps(b, v, up));
-            _mm256_storeu_ps(best_truth + p, _mm256_blendv_ps(_mm256_loadu_ps(best_truth + p), tf, up));
-            top = _mm256_max_ps(v, top); /* NaN-free here: boxes were checked finite */
-        }
-        float lanes[8], m;
-        _mm256_storeu_ps(lanes, top);
-        m = lanes[0];
-        for (int l = 1; l < 8; l++) m = lanes[l] > m ? lanes[l] : m;
-        for (size_t q = p; q < P; q++) {
-            if (row[q] > best_overlap[q]) { best_overlap[q] = row[q]; best_truth[q] = (float)t; }
-            m = row[q] > m ? row[q] : m;
-        }
-        /* the first index holding the maximum */
-        const __m256 mv = _mm256_set1_ps(m);
-        size_t best = P;
-        for (size_t q = 0; q + 8 <= P && best == P; q += 8) {
-            int bits = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(row + q), mv, _CMP_EQ_OQ));
-            if (bits) best = q + (size_t)__builtin_ctz((unsigned)bits);
-        }
-        for (size_t q = P - P % 8; q < P && best == P; q++) if (row[q] == m) best = q;
-        best_prior[t] = (uint32_t)(best == P ? 0 : best);
-    }
-}
+#define LK_SIMD 256
+#include "simd_layer.h"
+#include "multibox_simd.h"
+#undef LK_SIMD
+#define LK_SIMD 512
+#include "simd_layer.h"
+#include "multibox_simd.h"
+#undef LK_SIMD
+#elif LK_ARM64
+#define LK_SIMD 128
+#include "simd_layer.h"
+#include "multibox_simd.h"
+#undef LK_SIMD
 #endif
 
 /* The two rules, from an IoU matrix [T, P]; scratch: best_overlap[P],
@@ -122,7 +99,12 @@ static void match_from_iou(const float *restrict iou, size_t T, size_t P, const 
                            int64_t *matched, int64_t *conf_t) {
     for (size_t p = 0; p < P; p++) { best_overlap[p] = -1.0f; best_truth[p] = -1.0f; }
 #if LK_X86
-    if (lk_isa_path() != LOSSKIT_ISA_SCALAR) scan_iou_avx2(iou, T, P, best_overlap, best_truth, best_prior);
+    const losskit_isa path = lk_isa_path();
+    if (path == LOSSKIT_ISA_AVX512) scan_iou_avx512(iou, T, P, best_overlap, best_truth, best_prior);
+    else if (path == LOSSKIT_ISA_AVX2) scan_iou_avx2(iou, T, P, best_overlap, best_truth, best_prior);
+    else
+#elif LK_ARM64
+    if (lk_isa_path() == LOSSKIT_ISA_NEON) scan_iou_neon(iou, T, P, best_overlap, best_truth, best_prior);
     else
 #endif
         scan_iou_scalar(iou, T, P, best_overlap, best_truth, best_prior);

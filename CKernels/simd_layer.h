@@ -82,6 +82,7 @@
 #undef m_not
 #undef vm_bits
 #undef v_iota
+#undef m_andnot
 
 #if LK_SIMD == 256
 #define VW 8
@@ -160,6 +161,7 @@
 #define m_not(m) _mm256_xor_ps(m, _mm256_castsi256_ps(_mm256_set1_epi32(-1)))
 #define vm_bits(m) ((unsigned)_mm256_movemask_ps(m)) /* bit l: lane l of the mask */
 #define v_iota() _mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7)
+#define m_andnot(a, b) _mm256_andnot_ps(b, a) /* a and not b */
 
 #ifndef LK_SIMD_AVX2_HELPERS
 #define LK_SIMD_AVX2_HELPERS
@@ -270,6 +272,7 @@ __attribute__((target("avx2,fma"))) static inline float lk_hsum_avx2(__m256 v) {
 #define m_not(m) ((__mmask16)~(m))
 #define vm_bits(m) ((unsigned)(m))
 #define v_iota() _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+#define m_andnot(a, b) ((__mmask16)((a) & ~(b)))
 
 #elif LK_SIMD == 128
 /* NEON (aarch64, where it is the baseline: no target attribute). What
@@ -299,6 +302,10 @@ __attribute__((target("avx2,fma"))) static inline float lk_hsum_avx2(__m256 v) {
 #define _CMP_GT_OQ 0x1e
 #define _CMP_LT_OQ 0x11
 #define _CMP_LE_OQ 0x12
+#endif
+#ifndef _CMP_NLE_UQ
+#define _CMP_NLE_UQ 0x06 /* not (a <= b): a > b or unordered */
+#define _CMP_NGE_UQ 0x09 /* not (a >= b): a < b or unordered */
 #endif
 #define VW 4
 #define VFN(name) name##_neon
@@ -367,6 +374,7 @@ __attribute__((target("avx2,fma"))) static inline float lk_hsum_avx2(__m256 v) {
 #define m_not vmvnq_u32
 #define vm_bits(m) vaddvq_u32(vandq_u32(m, lk_lane_bits_neon()))
 #define v_iota() vcvtq_f32_u32(lk_iota_u32_neon())
+#define m_andnot vbicq_u32 /* a and not b: BIC */
 
 #ifndef LK_SIMD_NEON_HELPERS
 #define LK_SIMD_NEON_HELPERS
@@ -417,6 +425,8 @@ static inline __attribute__((always_inline)) uint32x4_t lk_cmp_neon(float32x4_t 
     case _CMP_GT_OQ: return vcgtq_f32(a, b);
     case _CMP_GE_OQ: return vcgeq_f32(a, b);
     case _CMP_ORD_Q: return vandq_u32(vceqq_f32(a, a), vceqq_f32(b, b));
+    case _CMP_NLE_UQ: return vmvnq_u32(vcleq_f32(a, b));
+    case _CMP_NGE_UQ: return vmvnq_u32(vcgeq_f32(a, b));
     default /* _CMP_UNORD_Q */: return vmvnq_u32(vandq_u32(vceqq_f32(a, a), vceqq_f32(b, b)));
     }
 }

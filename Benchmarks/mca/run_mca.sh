@@ -5,7 +5,8 @@
 # scalar (elements per cycle). Needs clang (Swift's works), llvm-mca 17 or
 # newer (Debian: llvm-19; older ones have no Neoverse models) and the arm64
 # libm for the scalar loops' libm calls (libc6:arm64, which `make test-arm64`
-# installs). Usage: Benchmarks/mca/run_mca.sh [--verbose]
+# installs); TriHard's loops run under qemu-user (aarch64-linux-gnu-gcc links
+# them), see mca_loops.py. Usage: Benchmarks/mca/run_mca.sh [--verbose]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CLANG=${CLANG:-$(command -v clang || echo /opt/swift/usr/bin/clang)}
@@ -22,4 +23,5 @@ for unit in elementwise softmax boxes metric; do
 done
 echo "clang: $("$CLANG" --version | head -1)"
 echo "llvm-mca: $("$MCA" --version | grep -i 'llvm version' | head -1 | xargs)"
-python3 Benchmarks/mca/mca_loops.py --asm-dir "$OUT" --mca "$MCA" --sysroot "$SYSROOT" --cpus "$CPUS" "$@"
+python3 Benchmarks/mca/mca_loops.py --asm-dir "$OUT" --mca "$MCA" --sysroot "$SYSROOT" --cpus "$CPUS" \
+  --clang "$CLANG" --objdump "$OBJDUMP" "$@"

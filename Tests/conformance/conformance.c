@@ -310,6 +310,11 @@ static void run_ssd_match(const void *spec, int variant, int threads, obuf *o) {
     for (size_t i = 0; i < 4 * T; i++) t[i] /= 150.0f;
     int64_t lab[17], *mi = malloc(P * sizeof *mi), *ct = malloc(P * sizeof *ct);
     for (size_t i = 0; i < T; i++) lab[i] = (int64_t)(i % 4);
+    /* truth 0 is the last prior (its best prior past the last whole vector for P = 301);
+     * truth T - 1 overlaps no prior (every IoU 0: the first prior) */
+    t[0] = p[4 * (P - 1)] - 0.5f * p[4 * (P - 1) + 2], t[1] = p[4 * (P - 1) + 1] - 0.5f * p[4 * (P - 1) + 3];
+    t[2] = p[4 * (P - 1)] + 0.5f * p[4 * (P - 1) + 2], t[3] = p[4 * (P - 1) + 1] + 0.5f * p[4 * (P - 1) + 3];
+    t[4 * (T - 1)] = t[4 * (T - 1) + 1] = 3.0f, t[4 * (T - 1) + 2] = t[4 * (T - 1) + 3] = 3.1f;
     put1(o, (float)losskit_ssd_match(t, lab, T, p, P, 0.5f, mi, ct));
     put_ints(o, mi, P), put_ints(o, ct, P);
     free(t), free(p), free(mi), free(ct);
@@ -424,6 +429,29 @@ static void run_trihard(const void *spec, int variant, int threads, obuf *o) {
                                        LOSSKIT_REDUCTION_MEAN, &l, g, hp, hn, threads));
         put1(o, l), put(o, g, n * d), put_ints(o, hp, n), put_ints(o, hn, n);
     }
+    free(x), free(g), free(lab), free(hp), free(hn);
+}
+
+/* TriHard past 2048 rows: SGEMM row blocks (512 rows, 1024-column tiles),
+ * so the columns' state past each block is reduced too, with partial
+ * vectors at the block and tile ends. Duplicated rows (the exact repair);
+ * Euclidean features on a 0.5 grid: many exactly equal distances (ties go
+ * to the lowest index). Variant 1: labels spread over the blocks, a NaN and
+ * an infinite feature. */
+static void run_trihard_blocks(const void *spec, int variant, int threads, obuf *o) {
+    losskit_metric metric = *(const losskit_metric *)spec;
+    const size_t n = variant == 2 ? 3001 : 2053, d = 3;
+    seed(79 + variant);
+    float *x = normals(n * d, 1), l, *g = zeros(n * d);
+    int64_t *lab = malloc(n * sizeof *lab), *hp = malloc(n * sizeof *hp), *hn = malloc(n * sizeof *hn);
+    if (metric != LOSSKIT_METRIC_COSINE) /* cosine: 1 - g ni nj rounds apart with and without FMA contraction */
+        for (size_t i = 0; i < n * d; i++) x[i] = roundf(2.0f * x[i]) / 2.0f;
+    for (size_t i = 0; i < 40; i++) memcpy(x + (n - 1 - 50 * i) * d, x + 37 * i * d, d * sizeof *x); /* duplicates */
+    for (size_t i = 1; i < 4; i++) memcpy(x + (1028 + i) * d, x + 1028 * d, d * sizeof *x); /* a group of equals: ties at 0 */
+    for (size_t i = 0; i < n; i++) lab[i] = variant == 1 ? (int64_t)(i % 211) : (int64_t)(i / 4);
+    if (variant == 1) x[700 * d + 1] = NAN, x[1800 * d] = INFINITY;
+    put1(o, (float)losskit_trihard(metric, x, lab, n, d, 0.3f, 0, LOSSKIT_MINING_HARDEST, LOSSKIT_REDUCTION_MEAN, &l, g, hp, hn, threads));
+    put1(o, l), put(o, g, n * d), put_ints(o, hp, n), put_ints(o, hn, n);
     free(x), free(g), free(lab), free(hp), free(hn);
 }
 
@@ -615,6 +643,8 @@ static const diff_case diff_cases[] = {
     {"trihard euclidean", run_trihard, &m_euc, 1e-4f, 1e-6f, 1},
     {"trihard sqeuclidean", run_trihard, &m_sq, 1e-4f, 1e-6f, 1},
     {"trihard cosine", run_trihard, &m_cos, 1e-4f, 1e-6f, 1},
+    {"trihard euclidean, row blocks", run_trihard_blocks, &m_euc, 1e-4f, 1e-6f, 1},
+    {"trihard cosine, row blocks", run_trihard_blocks, &m_cos, 1e-4f, 1e-6f, 1},
     {"coco_evaluate", run_coco, NULL, 0.0f, 0.0f, 1},
     {"voc_evaluate", run_voc, NULL, 0.0f, 0.0f, 1},
     {"reid_evaluate_distances", run_reid_eval, NULL, 0.0f, 0.0f, 1},
