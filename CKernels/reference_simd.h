@@ -13,18 +13,26 @@
 /* v beats best in a max (GT) or a min (LT): NaN wins against a number. */
 #define RT_BEATS(v, best, op) m_or(v_cmp(v, best, op), m_and(v_cmp(v, v, _CMP_UNORD_Q), v_cmp(best, best, _CMP_ORD_Q)))
 
-/* k (<= VW) references from j on into the row's lane state. */
+/* k (<= VW) references from j on into the row's lane state. Lanes whose
+ * value is NaN (rare: an infinite or NaN feature) are recomputed in double;
+ * without a NaN among them a plain comparison is the NaN-wins one. */
 #define RT_STEP(k, LOAD)                                                                         \
     do {                                                                                         \
         vf v = VFN(pair_values)(LOAD(row + j, k), vni, LOAD(s->rnorm + j, k), s->cosine, k, rt_exact, s, i, j); \
-        v = VFN(rt_nan_exact)(v, k, s, i, j);                                                    \
         vf lj = LOAD(s->rlab + j, k), sj = LOAD(s->rself + j, k);                                \
         vf idx = v_add(iota, v_set((float)j));                                                   \
         vm live = vm_first(k);                                                                   \
         vm pos = m_and(m_and(v_cmp(lj, vli, _CMP_EQ_OQ), live), v_cmp(sj, vfi, _CMP_NEQ_OQ));   \
         vm neg = m_and(v_cmp(lj, vli, _CMP_NEQ_OQ), live);                                       \
-        vm up = m_and(pos, RT_BEATS(v, pv, _CMP_GT_OQ));                                         \
-        vm dn = m_and(neg, RT_BEATS(v, nv, _CMP_LT_OQ));                                         \
+        vm up, dn;                                                                               \
+        if (m_none(m_and(v_cmp(v, v, _CMP_UNORD_Q), live))) {                                    \
+            up = m_and(pos, v_cmp(v, pv, _CMP_GT_OQ));                                           \
+            dn = m_and(neg, v_cmp(v, nv, _CMP_LT_OQ));                                           \
+        } else {                                                                                 \
+            v = VFN(rt_nan_exact)(v, k, s, i, j);                                                \
+            up = m_and(pos, RT_BEATS(v, pv, _CMP_GT_OQ));                                        \
+            dn = m_and(neg, RT_BEATS(v, nv, _CMP_LT_OQ));                                        \
+        }                                                                                        \
         pv = v_sel(up, v, pv);                                                                   \
         pi = v_sel(up, idx, pi);                                                                 \
         nv = v_sel(dn, v, nv);                                                                   \

@@ -61,14 +61,15 @@ static int rt_same_output(const rt_input *in, const rt_output *a, const rt_outpu
 static void rt_free_input(rt_input *in) { free(in->x), free(in->y), free(in->ql), free(in->rl), free(in->rq); }
 
 /* variant 0: random, some references copies of queries (marked or not);
- * 1: edge values; 2: several tiles (threads); 3: one row outside the
- * float-safe scale (mined in double). */
+ * 1: edge values; 2: several chunks of references, 4: several blocks of
+ * queries (threads split the chunks, or take whole blocks); 3: one row
+ * outside the float-safe scale (mined in double). */
 static rt_input rt_make(int variant) {
     rt_input in;
-    in.q = variant == 2 ? 600 : variant == 1 ? 23 : 40;
-    in.m = variant == 2 ? 2500 : variant == 1 ? 61 : 300;
-    in.d = variant == 2 ? 40 : variant == 1 ? 7 : 19;
-    const size_t ids = variant == 1 ? 5 : (variant == 2 ? 200 : 12);
+    in.q = variant == 2 ? 600 : variant == 4 ? 2100 : variant == 1 ? 23 : 40;
+    in.m = variant == 2 ? 2500 : variant == 4 ? 500 : variant == 1 ? 61 : 300;
+    in.d = variant == 2 ? 40 : variant == 4 ? 16 : variant == 1 ? 7 : 19;
+    const size_t ids = variant == 1 ? 5 : (variant >= 2 ? 200 : 12);
     seed(911 + variant);
     in.x = normals(in.q * in.d, 1);
     in.y = normals(in.m * in.d, 1);
@@ -141,7 +142,7 @@ static void rt_naive_mine(const rt_input *in, losskit_metric metric, size_t a, i
 }
 
 static void rt_check_paths_threads(void) {
-    for (int variant = 0; variant < 4; variant++) {
+    for (int variant = 0; variant < 5; variant++) {
         rt_input in = rt_make(variant);
         for (size_t k = 0; k < RT_NMODES; k++) {
             const rt_mode *md = &rt_modes[k];
@@ -152,10 +153,10 @@ static void rt_check_paths_threads(void) {
                 losskit_set_thread_isa(isa_list[p]);
                 rt_output o = rt_call(&in, md, 1);
                 int same = rt_same_output(&in, &o, &ref);
-                if (md->mining == LOSSKIT_MINING_SEMIHARD && variant == 2) {
+                if (md->mining == LOSSKIT_MINING_SEMIHARD && (variant == 2 || variant == 4)) {
                     /* row by row through the distance kernel, whose float epilogue
                      * rounds differently per path: near-ties at the semi-hard
-                     * threshold may go either way (a few of 600 queries) */
+                     * threshold may go either way (a few of the queries) */
                     size_t differ = 0;
                     for (size_t a = 0; a < in.q; a++) differ += o.hp[a] != ref.hp[a] || o.hn[a] != ref.hn[a];
                     same = o.status == 0 && differ * 100 <= in.q && fabsf(o.loss[0] - ref.loss[0]) <= 1e-3f * ref.loss[0];
@@ -164,7 +165,7 @@ static void rt_check_paths_threads(void) {
                        losskit_isa_name((losskit_isa)isa_list[p]));
                 rt_free_output(&o);
             }
-            if (variant == 2)
+            if (variant == 2 || variant == 4)
                 for (int p = 0; p < isa_count; p++) {
                     losskit_set_thread_isa(isa_list[p]);
                     rt_output one = rt_call(&in, md, 1);
