@@ -173,10 +173,12 @@ examples: deps
 plots: lib
 	python3 Plots/plots.py --bench docs/bench.jsonl --peers docs/peers.jsonl
 
-# TriHard 16384 x 128 in a process of its own: its whole peak resident memory.
+# TriHard 16384 x 128, then the reference-set TriHard 4096 x 65,536 x 128, each in a process of its own: its whole peak resident memory.
 bench-memory: lib
 	$(CC) -std=c11 -O2 -Ibuild/include Benchmarks/memory/trihard_rss.c -Lbuild -llosskit -Wl,-rpath,$(CURDIR)/build -lm -o build/trihard_rss
 	build/trihard_rss
+	$(CC) -std=c11 -O2 -Ibuild/include Benchmarks/memory/trihard_ref_rss.c -Lbuild -llosskit -Wl,-rpath,$(CURDIR)/build -lm -o build/trihard_ref_rss
+	build/trihard_ref_rss
 
 bench-peers:
 	@test -x build/torch-peer/bin/python || (python3 -m venv build/torch-peer && build/torch-peer/bin/pip install -q "$(TORCH_SPEC)")

@@ -188,6 +188,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
         free(ids);
         break; }
     }
+    if (op % 25 == 19) { /* trihard against a reference set: queries rows of x, references rows of t, fuzzed labels,
+                            self marks possibly out of range (refused), gradients exactly their sizes */
+        size_t qn = rr / 2 < rows ? rr / 2 : rows, mr = rr < rows ? rr : rows;
+        int64_t *rq = malloc(mr ? mr * 8 : 1), *hp = malloc(qn ? qn * 8 : 1), *hn = malloc(qn ? qn * 8 : 1);
+        float *gq = malloc(qn * dd ? qn * dd * 4 : 4), *gr = malloc(mr * dd ? mr * dd * 4 : 4);
+        for (size_t j = 0; j < mr; j++) rq[j] = (int64_t)((j * 3) % (qn + ((flags & 4) ? 2 : 1))) - 1;
+        losskit_trihard_reference(flags % 4, X, y, qn, t, y + (rows - mr), (flags & 8) ? NULL : rq, mr, dd,
+                                  (flags & 16) ? p1 : fabsf(p1), flags & 1, (flags >> 5) & 1, (flags >> 1) % 3, red,
+                                  cnt % 5, L, G ? gq : NULL, (flags & 128) ? NULL : gr, hp, (flags & 64) ? NULL : hn,
+                                  threads);
+        free(rq); free(hp); free(hn); free(gq); free(gr);
+    }
     if (total) losskit_vecmath(op % 5, x, g, total);
     free(x); free(t); free(loss); free(g); free(y); free(ew);
     return 0;

@@ -26,6 +26,8 @@ struct PreparedWorkload {
     var runPortable: ((Execution) throws -> Void)? = nil
     /// Shown after the row (e.g. "portable: 1/4 of the rows").
     var note: String? = nil
+    /// No portable row (the workload has no portable path to time yet).
+    var cOnly = false
 }
 
 /// A named workload of Benchmarks/README.md.

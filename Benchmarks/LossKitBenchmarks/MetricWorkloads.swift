@@ -1,3 +1,4 @@
+import CLossKit
 import LossKit
 
 /// Metric-learning workloads of BENCHMARKS.md (the TriHard rows come with the TriHard kernel).
@@ -26,7 +27,40 @@ let metricWorkloads: [Workload] = [
     triHardWorkload("trihard_256x2048", identities: 64, dimension: 2048, portableQuarter: false),
     triHardWorkload("trihard_4096x512", identities: 1024, dimension: 512, portableQuarter: true),
     triHardWorkload("trihard_16384x128", identities: 4096, dimension: 128, portableQuarter: true),
+    triHardReferenceWorkload(),
 ]
+
+/// trihard_ref_4096x65536x128: 4096 queries N(0, 1) with labels uniform over
+/// 16,384 identities against 65,536 references N(0, 1), reference j of
+/// identity j mod 16,384; batch hard, margin 0.3, Euclidean, mean, gradients
+/// for queries and references. The C entry point straight (the Swift API over
+/// it is another change's); no portable row (`cOnly`) until that lands.
+func triHardReferenceWorkload() -> Workload {
+    Workload(name: "trihard_ref_4096x65536x128", shape: "4096 q x 65,536 refs, dim 128, 16,384 ids") { quick in
+        let q = quick ? 512 : 4096, m = quick ? 8192 : 65536, d = 128, ids: UInt64 = quick ? 2048 : 16384
+        var rng = BenchRandom(state: 29)
+        let x = rng.normal(q * d, std: 1), y = rng.normal(m * d, std: 1)
+        let queryLabels = (0..<q).map { _ in Int64(rng.next() % ids) }
+        let referenceLabels = (0..<m).map { Int64(UInt64($0) % ids) }
+        let gradQueries = UnsafeMutableBufferPointer<Float>.allocate(capacity: q * d) // reused across runs
+        let gradReferences = UnsafeMutableBufferPointer<Float>.allocate(capacity: m * d)
+        let flops = 2 * Double(q) * Double(m) * Double(d) // the SGEMM over every query-reference pair
+        return PreparedWorkload(work: flops, unit: "GFLOP/s", ceiling: .sgemm(flops: flops),
+                                run: { e in
+                                    var loss: Float = 0
+                                    let status = losskit_trihard_reference(
+                                        LOSSKIT_METRIC_EUCLIDEAN, x, queryLabels, q, y, referenceLabels, nil, m, d,
+                                        0.3, 0, 0, LOSSKIT_MINING_HARDEST, LOSSKIT_REDUCTION_MEAN, 0, &loss,
+                                        gradQueries.baseAddress, gradReferences.baseAddress, nil, nil,
+                                        Int32(e.threads ?? 0))
+                                    if status != 0 { throw BenchFailure.status(status) }
+                                },
+                                cOnly: true)
+    }
+}
+
+/// A C entry point's status where the harness calls one directly.
+enum BenchFailure: Error { case status(Int32) }
 
 /// TriHard, margin 0.3, Euclidean, mean, + gradient, on P identities x K = 4
 /// (centres N(0, 0.3^2), samples centre + N(0, 1)).

@@ -90,7 +90,7 @@ for workload in workloads {
     let name = options.quick ? workload.name + "_quick" : workload.name
     for threads in options.threadCounts {
         var medians: [Backend: Double] = [:]
-        for backend in options.cOnly ? [Backend.c] : [Backend.portable, .c] {
+        for backend in options.cOnly || prepared.cOnly ? [Backend.c] : [Backend.portable, .c] {
             let execution = Execution(backend: backend, threads: threads)
             let isPortable = backend == .portable
             let body = isPortable ? (prepared.runPortable ?? prepared.run) : prepared.run

@@ -224,10 +224,33 @@ def trihard(p_ids, dim):  # reid-strong-baseline: euclidean_dist + hard_example_
     return make
 
 
+def trihard_ref(q):
+    """trihard_ref_4096x65536x128: reid-strong-baseline's hard_example_mining
+    generalized to a reference set (pytorch-metric-learning's ref_emb): the
+    torch.cdist matrix of queries against references, the hardest positive and
+    negative per query by masked max / min, MarginRankingLoss(0.3), backward
+    to both sets. Shapes and distributions as `make bench`."""
+    nq, nr, ids, dim = (512, 8192, 2048, 128) if q else (4096, 65536, 16384, 128)
+    g = torch.Generator().manual_seed(29)
+    xq = torch.randn(nq, dim, generator=g).requires_grad_()
+    xr = torch.randn(nr, dim, generator=g).requires_grad_()
+    ql = torch.randint(0, ids, (nq,), generator=g)
+    rl = torch.arange(nr) % ids
+    def run():
+        xq.grad = xr.grad = None
+        dist = torch.cdist(xq, xr)
+        is_pos = ql[:, None].eq(rl[None, :])
+        dist_ap, _ = dist.masked_fill(~is_pos, float("-inf")).max(1)
+        dist_an, _ = dist.masked_fill(is_pos, float("inf")).min(1)
+        F.margin_ranking_loss(dist_an, dist_ap, torch.ones_like(dist_an), margin=0.3).backward()
+    return run
+
+
 WORKLOADS = {
     "focal_8M": focal_8m, "smooth_l1_4M": smooth_l1_4m, "wing_4M": wing_4m, "shrinkage_4M": shrinkage_4m,
     "softmax_ce_279k_x21": softmax_ce, "softmax_ce_soft_279k_x21": softmax_ce_soft, "cdist_4096x4096x512": cdist, "box_iou_100k_x100": box_iou_100k, "multibox_ssd300_b32": multibox,
     "trihard_256x2048": trihard(64, 2048), "trihard_4096x512": trihard(1024, 512), "trihard_16384x128": trihard(4096, 128),
+    "trihard_ref_4096x65536x128": trihard_ref,
 }
 
 
@@ -262,8 +285,8 @@ def main():
         if args.filter and name != args.filter:
             continue
         run = make(args.quick)
-        # the largest TriHard takes ~20 s a run: 3 runs there
-        count = 1 if args.quick else (3 if name == "trihard_16384x128" else 5)
+        # the largest TriHards take ~20 s a run: 3 runs there
+        count = 1 if args.quick else (3 if name in ("trihard_16384x128", "trihard_ref_4096x65536x128") else 5)
         for t in threads:
             torch.set_num_threads(t)
             variants = [("torch", run)]
