@@ -66,8 +66,8 @@ public final class CrossBatchMemory {
     /// The rows held, `0 ... capacity`.
     public private(set) var count = 0
 
-    private var features: [Float]
-    private var labels: [Int]
+    private var storedFeatures: [Float]
+    private var storedLabels: [Int]
     private var oldest = 0 // slot of the oldest row
 
     /// - Parameters:
@@ -95,8 +95,8 @@ public final class CrossBatchMemory {
         self.dimension = dimension
         self.startStep = startStep
         self.detachBatchReferences = detachBatchReferences
-        features = [Float](repeating: 0, count: values)
-        labels = [Int](repeating: 0, count: capacity)
+        storedFeatures = [Float](repeating: 0, count: values)
+        storedLabels = [Int](repeating: 0, count: capacity)
     }
 
     /// The rows held, oldest first, with no self marks.
@@ -106,8 +106,8 @@ public final class CrossBatchMemory {
         l.reserveCapacity(count)
         for r in 0..<count {
             let slot = (oldest + r) % capacity
-            f += features[slot * dimension ..< (slot + 1) * dimension]
-            l.append(labels[slot])
+            f += storedFeatures[slot * dimension ..< (slot + 1) * dimension]
+            l.append(storedLabels[slot])
         }
         return ReferenceSet(features: f, labels: l)
     }
@@ -133,32 +133,32 @@ public final class CrossBatchMemory {
     ///   a label count that is not b, or a closure whose gradients do not have
     ///   the batch's and the references' shapes; whatever the closure throws.
     ///   A step that throws changes nothing.
-    public func step(features batch: [Float], labels batchLabels: [Int],
+    public func step(features: [Float], labels: [Int],
                      loss: (ReferenceSet) throws -> ReferenceLossResult) throws -> CrossBatchStep {
-        let b = try checkTuples([("features", batch)], dimension: dimension)
-        try Check.sameCount("labels", batchLabels.count, as: "rows of features", b)
+        let b = try checkTuples([("features", features)], dimension: dimension)
+        try Check.sameCount("labels", labels.count, as: "rows of features", b)
         let warmUp = stepIndex < startStep
-        var references: ReferenceSet
+        let references: ReferenceSet
         if warmUp {
-            references = .batch(batch, labels: batchLabels)
+            references = .batch(features, labels: labels)
         } else {
             let held = memory
-            references = ReferenceSet(features: held.features + batch, labels: held.labels + batchLabels,
+            references = ReferenceSet(features: held.features + features, labels: held.labels + labels,
                                       queriesAt: held.labels.count, queryCount: b)
         }
         let offset = warmUp ? 0 : count
         let result = try loss(references)
         var gradient = result.queryGradient
         if let g = gradient {
-            try Check.sameCount("loss result's queryGradient", g.count, as: "features", batch.count)
+            try Check.sameCount("loss result's queryGradient", g.count, as: "features", features.count)
         }
         if let rg = result.referenceGradient, gradient != nil, warmUp || !detachBatchReferences {
             try Check.sameCount("loss result's referenceGradient", rg.count, as: "the references' features",
                                 references.features.count)
             let start = offset * dimension
-            for k in batch.indices { gradient![k] += rg[start + k] }
+            for k in features.indices { gradient![k] += rg[start + k] }
         }
-        if !warmUp { enqueue(batch, batchLabels, rows: b) }
+        if !warmUp { enqueue(features, labels, rows: b) }
         stepIndex += 1
         return CrossBatchStep(value: result.value, gradient: gradient, memoryCount: offset, result: result)
     }
@@ -173,9 +173,9 @@ public final class CrossBatchMemory {
                 slot = oldest
                 oldest = (oldest + 1) % capacity
             }
-            features.replaceSubrange(slot * dimension ..< (slot + 1) * dimension,
-                                     with: batch[i * dimension ..< (i + 1) * dimension])
-            labels[slot] = batchLabels[i]
+            storedFeatures.replaceSubrange(slot * dimension ..< (slot + 1) * dimension,
+                                           with: batch[i * dimension ..< (i + 1) * dimension])
+            storedLabels[slot] = batchLabels[i]
         }
     }
 }

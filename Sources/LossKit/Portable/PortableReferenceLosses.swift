@@ -31,8 +31,8 @@ extension Portable {
 
     /// TriHard of queries against references with the whole `q x m` distance
     /// matrix in Double: the twin of losskit_trihard_reference. Mining and the
-    /// triplet term are the batch TriHard's (``mineTriplet(count:mining:distance:isPositive:)``,
-    /// ``tripletTerm(_:soft:)``); a reference marked as the query itself is
+    /// triplet term are the batch TriHard's (`mineTriplet`,
+    /// `tripletTerm`); a reference marked as the query itself is
     /// not a candidate.
     static func triHardReference(queries: [Float], labels: [Int], references: ReferenceSet, d: Int,
                                  metric: DistanceMetric, margin: TripletMargin, mining: NegativeMining, normalize: Bool,
