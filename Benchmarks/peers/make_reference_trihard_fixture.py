@@ -21,16 +21,10 @@ import json
 import torch
 import torch.nn.functional as F
 
+# LossKit's DistanceMetric in torch, and the 9-digit tensor writer: shared with the distance fixture
+from make_distance_backward_fixture import distances, tensor
+
 TARGET = "Tests/LossKitTests/Fixtures/trihard_reference.json"
-
-
-def distances(metric, x, y):
-    if metric == "cosine":
-        nx = x.norm(dim=1).clamp(min=1e-8)
-        ny = y.norm(dim=1).clamp(min=1e-8)
-        return 1 - (x @ y.T) / (nx[:, None] * ny[None, :])
-    d2 = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    return d2 if metric == "sqeuclidean" else d2.clamp(min=1e-12).sqrt()
 
 
 def trihard(queries, labels, refs, ref_labels, marks, p):
@@ -66,11 +60,6 @@ def trihard(queries, labels, refs, ref_labels, marks, p):
     pos = torch.where(kept, ap_idx, -1)
     neg = torch.where(kept, an_idx, -1)
     return loss, per, x.grad, y.grad, pos, neg
-
-
-def tensor(t):
-    # 9 significant digits: float32 inputs exactly, float64 results far past what float32 can hold
-    return {"shape": list(t.shape), "data": [float(f"{v:.9g}") for v in t.flatten().tolist()]}
 
 
 def ints(t):
