@@ -100,15 +100,21 @@ public final class CrossBatchMemory {
     }
 
     /// The rows held, oldest first, with no self marks.
-    public var memory: ReferenceSet {
+    public var memory: ReferenceSet { heldRows(then: [], []) }
+
+    /// The rows held, oldest first, then `features` / `labels`, in one copy
+    /// (the ring's two runs: from the oldest slot to the end, then from 0).
+    private func heldRows(then features: [Float], _ labels: [Int]) -> ReferenceSet {
         var f: [Float] = [], l: [Int] = []
-        f.reserveCapacity(count * dimension)
-        l.reserveCapacity(count)
-        for r in 0..<count {
-            let slot = (oldest + r) % capacity
-            f += storedFeatures[slot * dimension ..< (slot + 1) * dimension]
-            l.append(storedLabels[slot])
+        f.reserveCapacity(count * dimension + features.count)
+        l.reserveCapacity(count + labels.count)
+        let firstRun = min(count, capacity - oldest)
+        for (start, rows) in [(oldest, firstRun), (0, count - firstRun)] {
+            f += storedFeatures[start * dimension ..< (start + rows) * dimension]
+            l += storedLabels[start ..< start + rows]
         }
+        f += features
+        l += labels
         return ReferenceSet(features: f, labels: l)
     }
 
@@ -142,9 +148,8 @@ public final class CrossBatchMemory {
         if warmUp {
             references = .batch(features, labels: labels)
         } else {
-            let held = memory
-            references = ReferenceSet(features: held.features + features, labels: held.labels + labels,
-                                      queriesAt: held.labels.count, queryCount: b)
+            let rows = heldRows(then: features, labels)
+            references = ReferenceSet(features: rows.features, labels: rows.labels, queriesAt: count, queryCount: b)
         }
         let offset = warmUp ? 0 : count
         let result = try loss(references)
