@@ -201,7 +201,13 @@ struct ReferencePairLossTests {
     func contrastiveThreads() throws {
         // m = 70000 references: blocks of 59 queries, so 70 queries take 2 blocks
         let d = 4
-        let (x, labels, set) = Self.draw(q: 70, m: 70000, d: d, ids: 50, seed: 9, marked: true)
+        var (x, labels, set) = Self.draw(q: 70, m: 70000, d: d, ids: 50, seed: 9, marked: true)
+        // features on a grid of 1/4 in [-2, 2]: every d^2 is exact in float, so the C path (float SGEMM
+        // distances) and the portable one (double) put every pair on the same side of its hinge - with
+        // 4.9 million pairs some would otherwise sit within float rounding of the margin
+        func grid(_ v: Float) -> Float { min(max((v * 4).rounded() / 4, -2), 2) }
+        x = x.map(grid)
+        set.features = set.features.map(grid)
         for reduction in [PairReduction.meanOfNonzero, .sum] {
             func run(_ threads: Int?) throws -> ReferenceLossResult {
                 try contrastiveLoss(queries: x, labels: labels, references: set, dimension: d, negativeMargin: 2.5,
