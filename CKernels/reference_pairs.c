@@ -299,8 +299,9 @@ typedef struct {
     losskit_metric metric;
     const float *x, *y;             /* queries and references as the distances see them */
     const int64_t *anchor, *positive, *negative;
+    const int64_t *negative2;       /* quadruplets: pair 2 is (negative, negative2); NULL for triplets */
     size_t d;
-    double margin, scale;
+    double margin, margin2, scale;
     int soft, improved, swap;
     float *loss;                    /* per triplet (NONE) or NULL */
     rp_triplet *rec;                /* per triplet, or NULL (no gradient) */
@@ -313,6 +314,21 @@ static double tr_range(void *vc, size_t k0, size_t k1) {
     for (size_t k = k0; k < k1; k++) {
         const float *a = c->x + c->anchor[k] * d, *p = c->y + c->positive[k] * d, *n = c->y + c->negative[k] * d;
         rp_triplet t = {.p = {rp_distance(c->metric, a, p, d), rp_distance(c->metric, a, n, d)}};
+        if (c->negative2) { /* quadruplet: max(z1, 0) + max(z2, 0) */
+            t.p[2] = rp_distance(c->metric, n, c->y + c->negative2[k] * d, d);
+            const double z1 = t.p[0].D - t.p[1].D + c->margin, z2 = t.p[0].D - t.p[2].D + c->margin2;
+            double s1 = z1 > 0 ? 1.0 : 0.0, s2 = z2 > 0 ? 1.0 : 0.0, l = (z1 > 0 ? z1 : 0.0) + (z2 > 0 ? z2 : 0.0);
+            if (isnan(z1) || isnan(z2)) l = s1 = s2 = NAN;
+            if (c->loss) c->loss[k] = (float)l;
+            acc += (float)l;
+            if (c->rec) {
+                t.c[0] = (s1 + s2) * c->scale;
+                t.c[1] = -s1 * c->scale;
+                t.c[2] = -s2 * c->scale;
+                c->rec[k] = t;
+            }
+            continue;
+        }
         double dn = t.p[1].D, wn = 1.0, ws = 0.0; /* the negative distance and its split between pairs 1 and 2 */
         if (c->swap) {
             t.p[2] = rp_distance(c->metric, p, n, d);
@@ -348,7 +364,7 @@ static double tr_range(void *vc, size_t k0, size_t k1) {
 typedef struct {
     losskit_metric metric;
     const float *x, *y;
-    const int64_t *anchor, *positive, *negative;
+    const int64_t *anchor, *positive, *negative, *negative2;
     size_t d, rows;
     const rp_triplet *rec;
     const size_t *first, *entry;    /* CSR by row: entry = 8 k + 2 pair + side (0: u, 1: v) */
@@ -370,9 +386,11 @@ static void tr_gather_rows(void *ctx, size_t task) {
             const rp_triplet *t = gt->rec + k;
             const double c = t->c[pair];
             if (c == 0.0) continue;
-            /* the pair's rows: u is the anchor (a query) for pairs 0 and 1, the positive for pair 2 */
-            const float *u = pair == 2 ? gt->y + gt->positive[k] * d : gt->x + gt->anchor[k] * d;
-            const float *v = gt->y + (pair == 0 ? gt->positive[k] : gt->negative[k]) * d;
+            /* the pair's rows: u is the anchor (a query) for pairs 0 and 1; pair 2 is (positive, negative),
+             * or (negative, negative2) for quadruplets */
+            const float *u = pair < 2 ? gt->x + gt->anchor[k] * d
+                                      : gt->y + (gt->negative2 ? gt->negative[k] : gt->positive[k]) * d;
+            const float *v = gt->y + (pair == 0 ? gt->positive[k] : pair == 2 && gt->negative2 ? gt->negative2[k] : gt->negative[k]) * d;
             const rp_pair *p = &t->p[pair];
             if (gt->metric != LOSSKIT_METRIC_COSINE) {
                 const double f = side == 0 ? c * p->f : -c * p->f;
@@ -418,6 +436,75 @@ static int tr_gradient(tr_gather *gt, size_t rows, size_t count, const size_t *r
     return status;
 }
 
+/* Triplets (or quadruplets) by index, arguments checked: c0 carries the metric, indices, margins and options. */
+static int tuples_reference(const tr_ctx *c0, const float *queries, size_t q, const float *references, size_t m,
+                            size_t t, int normalize, losskit_reduction reduction, float *loss, float *grad_queries,
+                            float *grad_references, int threads) {
+    const size_t qd = q * c0->d, md = m * c0->d, d = c0->d;
+    if (grad_queries) memset(grad_queries, 0, sizeof(float) * qd);
+    if (grad_references) memset(grad_references, 0, sizeof(float) * md);
+    if (t == 0) { /* no triplet: 0 (a mean over none too, as TriHard's all-skipped batch) */
+        if (loss && reduction != LOSSKIT_REDUCTION_NONE) *loss = 0.0f;
+        return LOSSKIT_OK;
+    }
+    const int64_t *anchor = c0->anchor, *positive = c0->positive, *negative = c0->negative, *negative2 = c0->negative2;
+    const bool grads = grad_queries || grad_references, swap = c0->swap || negative2;
+    rp_normalized qn = {0}, rn = {0};
+    rp_triplet *rec = NULL;
+    size_t *row_of = NULL, *code = NULL;
+    int status = LOSSKIT_OK;
+    if (normalize) {
+        if ((status = rp_normalize(queries, q, d, &qn)) != LOSSKIT_OK) goto done;
+        if ((status = rp_normalize(references, m, d, &rn)) != LOSSKIT_OK) goto done;
+    }
+    if (grads && !(rec = malloc(sizeof(rp_triplet) * t))) { status = LOSSKIT_ERR_NOMEM; goto done; }
+    tr_ctx c = *c0;
+    c.x = normalize ? qn.rows : queries;
+    c.y = normalize ? rn.rows : references;
+    c.scale = reduction == LOSSKIT_REDUCTION_MEAN ? 1.0 / (double)t : 1.0;
+    c.loss = reduction == LOSSKIT_REDUCTION_NONE ? loss : NULL;
+    c.rec = rec;
+    double sum = 0.0;
+    const size_t chunk = 256;
+    status = lk_chunked_sum(t, chunk, lk_threads_for(threads, t * d, (size_t)1 << 15), tr_range, &c, &sum);
+    if (status != LOSSKIT_OK) goto done;
+    lk_store_reduced(reduction, sum, (double)t, loss);
+    if (!grads) goto done;
+    row_of = malloc(sizeof(size_t) * 4 * t);
+    code = malloc(sizeof(size_t) * 4 * t);
+    if (!row_of || !code) { status = LOSSKIT_ERR_NOMEM; goto done; }
+    tr_gather gt = {.metric = c.metric, .x = c.x, .y = c.y, .anchor = anchor, .positive = positive, .negative = negative,
+                    .negative2 = negative2, .d = d, .rec = rec};
+    if (grad_queries) { /* the anchor's side of pairs 0 and 1 */
+        for (size_t k = 0; k < t; k++)
+            for (size_t pair = 0; pair < 2; pair++) {
+                row_of[2 * k + pair] = (size_t)anchor[k];
+                code[2 * k + pair] = 8 * k + 2 * pair;
+            }
+        gt.grad = grad_queries;
+        if ((status = tr_gradient(&gt, q, 2 * t, row_of, code, threads)) != LOSSKIT_OK) goto done;
+        if (normalize) lk_normalize_backward(queries, qn.norm, q, d, grad_queries);
+    }
+    if (grad_references) { /* pair 0's v (positive), pair 1's v (negative), and pair 2 with swap or for quadruplets */
+        size_t count = 0;
+        for (size_t k = 0; k < t; k++) {
+            row_of[count] = (size_t)positive[k]; code[count++] = 8 * k + 1;
+            row_of[count] = (size_t)negative[k]; code[count++] = 8 * k + 3;
+            if (!swap) continue;
+            row_of[count] = (size_t)(negative2 ? negative[k] : positive[k]); code[count++] = 8 * k + 4;
+            row_of[count] = (size_t)(negative2 ? negative2[k] : negative[k]); code[count++] = 8 * k + 5;
+        }
+        gt.grad = grad_references;
+        if ((status = tr_gradient(&gt, m, count, row_of, code, threads)) != LOSSKIT_OK) goto done;
+        if (normalize) lk_normalize_backward(references, rn.norm, m, d, grad_references);
+    }
+done:
+    rp_normalized_free(&qn);
+    rp_normalized_free(&rn);
+    free(rec); free(row_of); free(code);
+    return status;
+}
+
 int losskit_triplet_reference(losskit_metric metric, const float *queries, size_t q, const float *references,
                               size_t m, size_t d, const int64_t *anchor, const int64_t *positive,
                               const int64_t *negative, size_t t, float margin, int soft_margin, int improved,
@@ -440,64 +527,36 @@ int losskit_triplet_reference(losskit_metric metric, const float *queries, size_
     LK_CHECK(isfinite(margin) && margin >= 0.0f, 11);
     LK_CHECK(lk_reduction_ok(reduction), 16);
     LK_CHECK(threads >= 0, 20);
-    if (grad_queries) memset(grad_queries, 0, sizeof(float) * qd);
-    if (grad_references) memset(grad_references, 0, sizeof(float) * md);
-    if (t == 0) { /* no triplet: 0 (a mean over none too, as TriHard's all-skipped batch) */
-        if (loss && reduction != LOSSKIT_REDUCTION_NONE) *loss = 0.0f;
-        return LOSSKIT_OK;
+    const tr_ctx c = {.metric = metric, .anchor = anchor, .positive = positive, .negative = negative, .d = d,
+                      .margin = margin, .soft = soft_margin != 0, .improved = improved != 0, .swap = swap != 0};
+    return tuples_reference(&c, queries, q, references, m, t, normalize, reduction, loss, grad_queries, grad_references,
+                            threads);
+}
+
+int losskit_quadruplet_reference(losskit_metric metric, const float *queries, size_t q, const float *references,
+                                 size_t m, size_t d, const int64_t *anchor, const int64_t *positive,
+                                 const int64_t *negative1, const int64_t *negative2, size_t t, float margin1,
+                                 float margin2, int normalize, losskit_reduction reduction, float *loss,
+                                 float *grad_queries, float *grad_references, int threads) {
+    size_t qd, md;
+    LK_CHECK(metric >= LOSSKIT_METRIC_EUCLIDEAN && metric <= LOSSKIT_METRIC_COSINE, 1);
+    LK_CHECK(lk_mul_ok(q, d, &qd) && qd <= LK_MAX_FLOATS, 3);
+    LK_CHECK(queries != NULL || qd == 0, 2);
+    LK_CHECK(lk_mul_ok(m, d, &md) && md <= LK_MAX_FLOATS, 5);
+    LK_CHECK(references != NULL || md == 0, 4);
+    LK_CHECK(d >= 1, 6);
+    LK_CHECK(t <= PTRDIFF_MAX / sizeof(rp_triplet), 11);
+    const int64_t *idx[4] = {anchor, positive, negative1, negative2};
+    for (int r = 0; r < 4; r++) {
+        LK_CHECK(idx[r] != NULL || t == 0, 7 + r);
+        for (size_t k = 0; k < t; k++) LK_CHECK(idx[r][k] >= 0 && (uint64_t)idx[r][k] < (r == 0 ? q : m), 7 + r);
     }
-    const bool grads = grad_queries || grad_references;
-    rp_normalized qn = {0}, rn = {0};
-    rp_triplet *rec = NULL;
-    size_t *row_of = NULL, *code = NULL;
-    int status = LOSSKIT_OK;
-    if (normalize) {
-        if ((status = rp_normalize(queries, q, d, &qn)) != LOSSKIT_OK) goto done;
-        if ((status = rp_normalize(references, m, d, &rn)) != LOSSKIT_OK) goto done;
-    }
-    if (grads && !(rec = malloc(sizeof(rp_triplet) * t))) { status = LOSSKIT_ERR_NOMEM; goto done; }
-    tr_ctx c = {.metric = metric, .x = normalize ? qn.rows : queries, .y = normalize ? rn.rows : references,
-                .anchor = anchor, .positive = positive, .negative = negative, .d = d, .margin = margin,
-                .scale = reduction == LOSSKIT_REDUCTION_MEAN ? 1.0 / (double)t : 1.0, .soft = soft_margin != 0,
-                .improved = improved != 0, .swap = swap != 0,
-                .loss = reduction == LOSSKIT_REDUCTION_NONE ? loss : NULL, .rec = rec};
-    double sum = 0.0;
-    const size_t chunk = 256;
-    status = lk_chunked_sum(t, chunk, lk_threads_for(threads, t * d, (size_t)1 << 15), tr_range, &c, &sum);
-    if (status != LOSSKIT_OK) goto done;
-    lk_store_reduced(reduction, sum, (double)t, loss);
-    if (!grads) goto done;
-    row_of = malloc(sizeof(size_t) * 4 * t);
-    code = malloc(sizeof(size_t) * 4 * t);
-    if (!row_of || !code) { status = LOSSKIT_ERR_NOMEM; goto done; }
-    tr_gather gt = {.metric = metric, .x = c.x, .y = c.y, .anchor = anchor, .positive = positive, .negative = negative,
-                    .d = d, .rec = rec};
-    if (grad_queries) { /* the anchor's side of pairs 0 and 1 */
-        for (size_t k = 0; k < t; k++)
-            for (size_t pair = 0; pair < 2; pair++) {
-                row_of[2 * k + pair] = (size_t)anchor[k];
-                code[2 * k + pair] = 8 * k + 2 * pair;
-            }
-        gt.grad = grad_queries;
-        if ((status = tr_gradient(&gt, q, 2 * t, row_of, code, threads)) != LOSSKIT_OK) goto done;
-        if (normalize) lk_normalize_backward(queries, qn.norm, q, d, grad_queries);
-    }
-    if (grad_references) { /* pair 0's v (positive), pair 1's v (negative), and pair 2 (positive, negative) with swap */
-        size_t count = 0;
-        for (size_t k = 0; k < t; k++) {
-            row_of[count] = (size_t)positive[k]; code[count++] = 8 * k + 1;
-            row_of[count] = (size_t)negative[k]; code[count++] = 8 * k + 3;
-            if (!swap) continue;
-            row_of[count] = (size_t)positive[k]; code[count++] = 8 * k + 4;
-            row_of[count] = (size_t)negative[k]; code[count++] = 8 * k + 5;
-        }
-        gt.grad = grad_references;
-        if ((status = tr_gradient(&gt, m, count, row_of, code, threads)) != LOSSKIT_OK) goto done;
-        if (normalize) lk_normalize_backward(references, rn.norm, m, d, grad_references);
-    }
-done:
-    rp_normalized_free(&qn);
-    rp_normalized_free(&rn);
-    free(rec); free(row_of); free(code);
-    return status;
+    LK_CHECK(isfinite(margin1) && margin1 >= 0.0f, 12);
+    LK_CHECK(isfinite(margin2) && margin2 >= 0.0f, 13);
+    LK_CHECK(lk_reduction_ok(reduction), 15);
+    LK_CHECK(threads >= 0, 19);
+    const tr_ctx c = {.metric = metric, .anchor = anchor, .positive = positive, .negative = negative1,
+                      .negative2 = negative2, .d = d, .margin = margin1, .margin2 = margin2};
+    return tuples_reference(&c, queries, q, references, m, t, normalize, reduction, loss, grad_queries, grad_references,
+                            threads);
 }

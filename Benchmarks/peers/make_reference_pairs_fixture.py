@@ -20,7 +20,8 @@ references. The "torch_" cases run torch.nn.TripletMarginLoss(margin, p=2,
 eps=0, swap=True) itself on the gathered rows (no ties, no coincident rows);
 the others write the loss in torch (torch.min for the swap, so a tie splits
 the gradient in halves; softplus for the soft margin; + D(a, p) for the
-improved form). normalize: torch.nn.functional.normalize(x, dim=1) first.
+improved form). Quadruplets (Chen et al. 2017) by index, written in torch.
+normalize: torch.nn.functional.normalize(x, dim=1) first.
 """
 import json
 
@@ -201,6 +202,33 @@ def main():
                                  "positives": ints(positives.tolist()), "negatives": ints(negatives.tolist())},
                       "expected": {"loss": tensor(value.detach()), "grad_queries": tensor(x.grad),
                                    "grad_references": tensor(y.grad)}})
+    # quadruplets (Chen et al. 2017) by index, as losskit_quadruplet on the gathered rows
+    for case, (metric, margin1, margin2, normalize, reduction) in enumerate([
+            ("euclidean", 1.0, 0.5, False, "mean"), ("sqeuclidean", 3.0, 2.0, False, "sum"),
+            ("cosine", 0.4, 0.2, False, "none"), ("euclidean", 0.8, 0.6, True, "mean")]):
+        x32 = torch.randn(q, d, generator=gen, dtype=torch.float32)
+        y32 = torch.randn(m, d, generator=gen, dtype=torch.float32)
+        anchors = torch.randint(0, q, (t,), generator=gen)
+        positives = torch.randint(0, m, (t,), generator=gen)
+        negatives1 = (positives + 1 + torch.randint(0, m - 1, (t,), generator=gen)) % m
+        negatives2 = (negatives1 + 1 + torch.randint(0, m - 1, (t,), generator=gen)) % m
+        x, y = x32.double().requires_grad_(), y32.double().requires_grad_()
+        xn, yn = (F.normalize(x, dim=1), F.normalize(y, dim=1)) if normalize else (x, y)
+        a, p, n1, n2 = xn[anchors], yn[positives], yn[negatives1], yn[negatives2]
+        d_ap = pair_distances(metric, a, p)
+        per = torch.relu(d_ap - pair_distances(metric, a, n1) + margin1) + torch.relu(d_ap - pair_distances(metric, n1, n2) + margin2)
+        value = per.mean() if reduction == "mean" else per.sum()
+        value.backward()
+        expected = {"loss": tensor(value.detach()), "grad_queries": tensor(x.grad), "grad_references": tensor(y.grad)}
+        if reduction == "none":
+            expected["per_triplet"] = tensor(per.detach())
+        cases.append({"name": f"quadruplet_{metric}{'_normalized' if normalize else ''}_{reduction}_{case}",
+                      "params": {"loss": "quadruplet", "metric": metric, "margin1": margin1, "margin2": margin2,
+                                 "normalize": normalize, "reduction": reduction},
+                      "inputs": {"queries": tensor(x32), "references": tensor(y32), "anchors": ints(anchors.tolist()),
+                                 "positives": ints(positives.tolist()), "negatives1": ints(negatives1.tolist()),
+                                 "negatives2": ints(negatives2.tolist())},
+                      "expected": expected})
     out = {"op": "reference_pairs",
            "reference": f"torch {torch.__version__} autograd in float64 on the float32 inputs (pml ContrastiveLoss "
                         "with ref_emb written out in torch; torch.nn.TripletMarginLoss(swap=True))", "cases": cases}

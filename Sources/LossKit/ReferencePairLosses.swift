@@ -28,6 +28,15 @@ private func featureRows(_ name: String, _ values: [Float], dimension: Int) thro
     return values.count / dimension
 }
 
+/// Every index in `0 ..< rows` of its set, else a typed error naming the argument.
+private func checkTupleIndices(_ sets: [(String, [Int], Int, String)]) throws {
+    for (name, indices, rows, set) in sets {
+        for (k, i) in indices.enumerated() where i < 0 || i >= rows {
+            throw LossKitError.labelOutOfRange(argument: name, index: k, label: i, validRange: "0..<\(rows) (rows of \(set))")
+        }
+    }
+}
+
 /// Contrastive loss of queries against a ``ReferenceSet``, over every
 /// (query, reference) pair but a query's pairs with itself (the references
 /// marked as it in ``ReferenceSet/queryIndex``):
@@ -159,12 +168,8 @@ public func tripletLoss(queries: [Float], references: [Float], dimension: Int, a
     let t = anchors.count
     try Check.sameCount("positives", positives.count, as: "anchors", t)
     try Check.sameCount("negatives", negatives.count, as: "anchors", t)
-    for (name, indices, rows, set) in [("anchors", anchors, q, "queries"), ("positives", positives, m, "references"),
-                                       ("negatives", negatives, m, "references")] {
-        for (k, i) in indices.enumerated() where i < 0 || i >= rows {
-            throw LossKitError.labelOutOfRange(argument: name, index: k, label: i, validRange: "0..<\(rows) (rows of \(set))")
-        }
-    }
+    try checkTupleIndices([("anchors", anchors, q, "queries"), ("positives", positives, m, "references"),
+                           ("negatives", negatives, m, "references")])
     try margin.validated()
     if execution.backend == .portable {
         return Portable.tripletReference(queries, references, d: dimension, anchors: anchors, positives: positives,
@@ -200,5 +205,84 @@ public func tripletLoss(queries: [Float], references: [Float], dimension: Int, a
     try checkStatus(status, "tripletLoss")
     return ReferenceLossResult(value: reduction == .none ? perTriplet.withUnsafeBufferPointer { orderedSum($0) } : value,
                                unreduced: reduction == .none ? perTriplet : nil,
+                               queryGradient: computeGradient ? gq : nil, referenceGradient: computeGradient ? gr : nil)
+}
+
+/// Quadruplet loss (Chen et al. 2017) over quadruplets given by index: the
+/// anchor `anchors[k]` is a row of `queries`; `positives[k]`, `negatives1[k]`
+/// and `negatives2[k]` are rows of `references` (n2 of an identity other
+/// than n1's):
+///
+///     max(D(a, p) - D(a, n1) + margin1, 0) + max(D(a, p) - D(n1, n2) + margin2, 0)
+///
+/// As ``quadrupletLoss(anchor:positive:negative1:negative2:dimension:metric:margin1:margin2:reduction:computeGradient:execution:)``
+/// on the gathered rows, with gradients wrt both sets; margins default 1 and
+/// 0.5, finite and >= 0. No quadruplets give 0. The C path runs as the
+/// indexed triplets do (per-tuple terms in fixed chunks, then each gradient
+/// row gathers its terms in tuple order): bitwise the same at any thread count.
+/// - Parameters:
+///   - queries: `[q, dimension]` anchor features.
+///   - references: `[m, dimension]` positive and negative features.
+///   - dimension: the feature dimension d (>= 1).
+///   - anchors: t indices into the queries.
+///   - positives: t indices into the references.
+///   - negatives1: t indices into the references.
+///   - negatives2: t indices into the references.
+///   - metric: the distance (``DistanceMetric``; default Euclidean).
+///   - margin1: default 1.
+///   - margin2: default 0.5.
+///   - normalize: L2-normalize every row first (`F.normalize`), gradients chained to the rows passed in.
+///   - reduction: `.none` (per quadruplet in ``ReferenceLossResult/unreduced``), `.sum` or `.mean` (default).
+///   - computeGradient: `false` skips the backward work.
+///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
+public func quadrupletLoss(queries: [Float], references: [Float], dimension: Int, anchors: [Int], positives: [Int],
+                           negatives1: [Int], negatives2: [Int], metric: DistanceMetric = .euclidean, margin1: Float = 1,
+                           margin2: Float = 0.5, normalize: Bool = false, reduction: Reduction = .mean,
+                           computeGradient: Bool = true, execution: Execution = .default) throws -> ReferenceLossResult {
+    try checkDimension(dimension)
+    let q = try featureRows("queries", queries, dimension: dimension)
+    let m = try featureRows("references", references, dimension: dimension)
+    let t = anchors.count
+    try Check.sameCount("positives", positives.count, as: "anchors", t)
+    try Check.sameCount("negatives1", negatives1.count, as: "anchors", t)
+    try Check.sameCount("negatives2", negatives2.count, as: "anchors", t)
+    try checkTupleIndices([("anchors", anchors, q, "queries"), ("positives", positives, m, "references"),
+                           ("negatives1", negatives1, m, "references"), ("negatives2", negatives2, m, "references")])
+    try Check.nonNegative("margin1", margin1)
+    try Check.nonNegative("margin2", margin2)
+    if execution.backend == .portable {
+        return Portable.quadrupletReference(queries, references, d: dimension, indices: (anchors, positives, negatives1, negatives2),
+                                            metric: metric, margins: (margin1, margin2), normalize: normalize,
+                                            reduction: reduction, computeGradient: computeGradient)
+    }
+    let threads = try execution.validatedThreads()
+    var gq = [Float](repeating: 0, count: computeGradient ? queries.count : 0)
+    var gr = [Float](repeating: 0, count: computeGradient ? references.count : 0)
+    var perTuple = [Float](repeating: 0, count: reduction == .none ? t : 0)
+    var value: Float = 0
+    let status = withInt64Pointer(anchors) { a in
+        withInt64Pointer(positives) { p in
+            withInt64Pointer(negatives1) { n1 in
+                withInt64Pointer(negatives2) { n2 in
+                    gq.withUnsafeMutableBufferPointer { gq in
+                        gr.withUnsafeMutableBufferPointer { gr in
+                            perTuple.withUnsafeMutableBufferPointer { per in
+                                withUnsafeMutablePointer(to: &value) { v in
+                                    losskit_quadruplet_reference(metric.c, queries, q, references, m, dimension, a, p, n1, n2, t,
+                                                                 margin1, margin2, normalize ? 1 : 0, reduction.c,
+                                                                 reduction == .none ? per.baseAddress : v,
+                                                                 computeGradient ? gq.baseAddress : nil,
+                                                                 computeGradient ? gr.baseAddress : nil, threads)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    try checkStatus(status, "quadrupletLoss")
+    return ReferenceLossResult(value: reduction == .none ? perTuple.withUnsafeBufferPointer { orderedSum($0) } : value,
+                               unreduced: reduction == .none ? perTuple : nil,
                                queryGradient: computeGradient ? gq : nil, referenceGradient: computeGradient ? gr : nil)
 }

@@ -38,15 +38,26 @@ struct ReferencePairLossTests {
                                reduction: Self.reduction(g.string("reduction")), execution: exec)
     }
 
+    func quadruplet(_ g: GoldenCase, _ exec: Execution) throws -> ReferenceLossResult {
+        let x = g.input("queries")
+        return try quadrupletLoss(queries: x.floats, references: g.input("references").floats, dimension: x.shape[1],
+                                  anchors: g.input("anchors").ints, positives: g.input("positives").ints,
+                                  negatives1: g.input("negatives1").ints, negatives2: g.input("negatives2").ints,
+                                  metric: Self.metric(g.string("metric")), margin1: g.float("margin1")!,
+                                  margin2: g.float("margin2")!, normalize: g.bool("normalize")!,
+                                  reduction: Self.reduction(g.string("reduction")), execution: exec)
+    }
+
     @Test("golden vs PyTorch (pml contrastive with ref_emb, TripletMarginLoss(swap=True)), both backends, every ISA")
     func golden() throws {
         let cases = try Golden.cases("reference_pairs")
-        #expect(cases.count >= 20)
+        #expect(cases.count >= 20 && cases.contains { $0.string("loss") == "quadruplet" })
         for g in cases {
             for exec in Self.backends {
                 try forEachISA { isa in
                     let label = "\(g) \(exec.backend) \(isaName(isa))"
-                    let r = try g.string("loss") == "contrastive" ? contrastive(g, exec) : triplet(g, exec)
+                    let r = try g.string("loss") == "contrastive" ? contrastive(g, exec)
+                        : g.string("loss") == "quadruplet" ? quadruplet(g, exec) : triplet(g, exec)
                     #expect(isClose(Double(r.value), g.output("loss").scalar, rtol: 1e-4, atol: 1e-6), "\(label): \(r.value)")
                     if g.bool("batch") == true { // one set passed as both: its gradient is the sum of the two
                         let sum = zip(r.queryGradient!, r.referenceGradient!).map { $0 + $1 }
@@ -328,6 +339,84 @@ struct ReferencePairLossTests {
                                     margin: g.float("margin")!, swap: true, reduction: Self.reduction(g.string("reduction")))
             #expect(isClose(Double(r.value), g.output("loss").scalar, rtol: 1e-4, atol: 1e-6), "\(g)")
         }
+    }
+
+    @Test("quadruplets: C vs portable on every ISA, equal to the aligned kernel, 1 vs 2 threads bitwise, finite differences, bad input")
+    func quadruplets() throws {
+        let d = 5
+        for (q, m, t) in [(6, 10, 30), (2, 3, 0), (50, 400, 4000)] {
+            var rng = SeededRandom(seed: UInt64(t + 1))
+            var x = rng.normal(count: q * d), y = rng.normal(count: m * d)
+            let (a, p, n1) = Self.triplets(q: q, m: m, t: t, seed: UInt64(t + 2))
+            let n2 = n1.map { ($0 + 1 + Int.random(in: 0..<(m - 1), using: &rng)) % m }
+            if t == 30 { for k in 0..<d { y[n1[0] * d + k] = y[n2[0] * d + k]; x[3 * d + k] = 0 } } // D(n1, n2) at the clamp; a zero row
+            for metric in DistanceMetric.allCases {
+                for normalize in [false, true] {
+                    for reduction in Reduction.allCases {
+                        if q == 50 && reduction != .sum { continue }
+                        func run(_ e: Execution) throws -> ReferenceLossResult {
+                            try quadrupletLoss(queries: x, references: y, dimension: d, anchors: a, positives: p, negatives1: n1,
+                                               negatives2: n2, metric: metric, margin1: 0.9, margin2: 0.4, normalize: normalize,
+                                               reduction: reduction, execution: e)
+                        }
+                        let ref = try run(.portable)
+                        let label = "\(q)x\(m)x\(t) \(metric) \(normalize) \(reduction)"
+                        try forEachISA { isa in
+                            let c = try run(.default)
+                            #expect(isClose(Double(c.value), Double(ref.value), rtol: 1e-5, atol: 1e-6), "\(label) \(c.value) vs \(ref.value)")
+                            #expect(c.unreduced.map { firstMismatch($0, ref.unreduced!, rtol: 1e-5, atol: 1e-6) == nil } ?? (reduction != .none))
+                            let mq = firstMismatch(c.queryGradient!, ref.queryGradient!, rtol: 1e-4, atol: 1e-6)
+                            let mr = firstMismatch(c.referenceGradient!, ref.referenceGradient!, rtol: 1e-4, atol: 1e-6)
+                            #expect(mq == nil && mr == nil, "\(label) \(isaName(isa)): \(mq ?? "") \(mr ?? "")")
+                        }
+                        if q == 50 { #expect(try run(Execution(threads: 1)) == run(Execution(threads: 2)), "\(label): threads") }
+                    }
+                }
+                guard t == 30 else { continue }
+                // the aligned kernel on the gathered rows
+                func gather(_ v: [Float], _ idx: [Int]) -> [Float] { idx.flatMap { Array(v[$0 * d ..< ($0 + 1) * d]) } }
+                let aligned = try quadrupletLoss(anchor: gather(x, a), positive: gather(y, p), negative1: gather(y, n1),
+                                                 negative2: gather(y, n2), dimension: d, metric: metric, margin1: 0.9,
+                                                 margin2: 0.4, reduction: .none)
+                let r = try quadrupletLoss(queries: x, references: y, dimension: d, anchors: a, positives: p, negatives1: n1,
+                                           negatives2: n2, metric: metric, margin1: 0.9, margin2: 0.4, reduction: .none)
+                #expect(firstMismatch(r.unreduced!, aligned.unreduced!, rtol: 1e-5, atol: 1e-6) == nil, "\(metric) aligned")
+                var gq = [Float](repeating: 0, count: x.count)
+                for (k, i) in a.enumerated() { for j in 0..<d { gq[i * d + j] += aligned.gradients![0][k * d + j] } }
+                #expect(firstMismatch(r.queryGradient!, gq, rtol: 1e-4, atol: 1e-5) == nil, "\(metric) aligned gradient")
+                // finite differences (normalized, so every term is smooth away from the hinges)
+                func loss(_ q: [Float], _ y: [Float]) -> [Float] {
+                    (try? quadrupletLoss(queries: q, references: y, dimension: d, anchors: a, positives: p, negatives1: n1,
+                                         negatives2: n2, metric: metric, margin1: 0.9, margin2: 0.4, normalize: true,
+                                         reduction: .none, computeGradient: false).unreduced!) ?? []
+                }
+                var xs = x, ys = y
+                for k in 0..<d { ys[n1[0] * d + k] += 0.3; xs[3 * d + k] = 0.5 } // off the clamp and the floor
+                let g = try quadrupletLoss(queries: xs, references: ys, dimension: d, anchors: a, positives: p, negatives1: n1,
+                                           negatives2: n2, metric: metric, margin1: 0.9, margin2: 0.4, normalize: true,
+                                           reduction: .sum)
+                let nq = finiteDifferenceGradient(at: xs, relativeStep: 1e-3, minimumStep: 1e-3) { loss($0, ys) }
+                let ny = finiteDifferenceGradient(at: ys, relativeStep: 1e-3, minimumStep: 1e-3) { loss(xs, $0) }
+                #expect(firstMismatch(g.queryGradient!, nq, rtol: 5e-2, atol: 5e-3) == nil, "\(metric) finite differences, queries")
+                #expect(firstMismatch(g.referenceGradient!, ny, rtol: 5e-2, atol: 5e-3) == nil, "\(metric) finite differences, references")
+            }
+        }
+        for exec in Self.backends {
+            #expect(throws: LossKitError.self) {
+                try quadrupletLoss(queries: [0, 1], references: [0, 1, 2, 3], dimension: 2, anchors: [0], positives: [0],
+                                   negatives1: [1], negatives2: [2], execution: exec)
+            }
+            #expect(throws: LossKitError.self) {
+                try quadrupletLoss(queries: [0, 1], references: [0, 1, 2, 3], dimension: 2, anchors: [0], positives: [0],
+                                   negatives1: [1], negatives2: [0], margin2: -1, execution: exec)
+            }
+        }
+        var loss: Float = 0
+        let f: [Float] = [0, 1, 2, 3], zero: [Int64] = [0], two: [Int64] = [2]
+        #expect(losskit_quadruplet_reference(LOSSKIT_METRIC_EUCLIDEAN, f, 2, f, 2, 2, zero, zero, zero, two, 1, 1, 0.5, 0,
+                                             LOSSKIT_REDUCTION_MEAN, &loss, nil, nil, 1) == -10)
+        #expect(losskit_quadruplet_reference(LOSSKIT_METRIC_EUCLIDEAN, f, 2, f, 2, 2, zero, zero, zero, zero, 1, 1, -0.5, 0,
+                                             LOSSKIT_REDUCTION_MEAN, &loss, nil, nil, 1) == -13)
     }
 
     @Test("finite differences of both losses, wrt queries and references")

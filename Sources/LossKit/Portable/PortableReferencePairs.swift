@@ -135,4 +135,46 @@ extension Portable {
         return ReferenceLossResult(value: Float(value), unreduced: reduction == .none ? perTriplet : nil,
                                    queryGradient: gx.map(Float.init), referenceGradient: gy.map(Float.init))
     }
+
+    /// Quadruplets by index (anchors into x; positives, negatives1, negatives2 into y), one by one in Double.
+    static func quadrupletReference(_ x: [Float], _ y: [Float], d: Int, indices: ([Int], [Int], [Int], [Int]),
+                                    metric: DistanceMetric, margins: (Float, Float), normalize: Bool, reduction: Reduction,
+                                    computeGradient: Bool) -> ReferenceLossResult {
+        let (anchors, positives, negatives1, negatives2) = indices
+        let t = anchors.count
+        let (xs, xDen) = normalize ? unitRows(x, d) : (x, [])
+        let (ys, yDen) = normalize ? unitRows(y, d) : (y, [])
+        let scale = reduction == .mean ? 1 / Double(max(t, 1)) : 1
+        var gx = [Double](repeating: 0, count: x.count), gy = [Double](repeating: 0, count: y.count)
+        var perTuple = [Float](repeating: 0, count: t)
+        func row(_ v: [Float], _ i: Int) -> ArraySlice<Float> { v[i * d ..< (i + 1) * d] }
+        for k in 0..<t {
+            let a = anchors[k], p = positives[k], n1 = negatives1[k], n2 = negatives2[k]
+            let ap = distance(metric, row(xs, a), row(ys, p)), an = distance(metric, row(xs, a), row(ys, n1))
+            let nn = distance(metric, row(ys, n1), row(ys, n2))
+            let z1 = ap.0 - an.0 + Double(margins.0), z2 = ap.0 - nn.0 + Double(margins.1)
+            var s1: Double = z1 > 0 ? 1 : 0, s2: Double = z2 > 0 ? 1 : 0
+            var l = max(z1, 0) + max(z2, 0)
+            if z1.isNaN || z2.isNaN { (l, s1, s2) = (.nan, .nan, .nan) }
+            perTuple[k] = Float(l)
+            guard computeGradient else { continue }
+            for j in 0..<d {
+                gx[a * d + j] += scale * ((s1 + s2) * ap.1[j] - s1 * an.1[j])
+                gy[p * d + j] += scale * (s1 + s2) * ap.2[j]
+                gy[n1 * d + j] -= scale * (s1 * an.2[j] + s2 * nn.1[j])
+                gy[n2 * d + j] -= scale * s2 * nn.2[j]
+            }
+        }
+        let total = perTuple.reduce(0.0) { $0 + Double($1) }
+        let value = reduction == .mean ? (t > 0 ? total / Double(t) : 0) : total
+        guard computeGradient else {
+            return ReferenceLossResult(value: Float(value), unreduced: reduction == .none ? perTuple : nil)
+        }
+        if normalize {
+            chainUnitRows(&gx, x, xDen, d)
+            chainUnitRows(&gy, y, yDen, d)
+        }
+        return ReferenceLossResult(value: Float(value), unreduced: reduction == .none ? perTuple : nil,
+                                   queryGradient: gx.map(Float.init), referenceGradient: gy.map(Float.init))
+    }
 }
