@@ -1,5 +1,5 @@
-/* Conformance of losskit_contrastive_reference and losskit_triplet_reference
- * (included by conformance.c after its helpers; run by run_reference_pairs):
+/* Conformance of losskit_contrastive_reference, losskit_triplet_reference and
+ * losskit_quadruplet_reference (included by conformance.c after its helpers; run by run_reference_pairs):
  * each SIMD path against scalar on random, edge and threaded inputs, 2 and 3
  * threads bitwise equal to 1, the reference_pairs.json golden cases on every
  * path, and the bad-argument status codes. */
@@ -47,7 +47,15 @@ static void run_triplet_reference(const void *spec, int variant, int threads, ob
     }
     memcpy(y + p[0] * d, x + a[0] * d, d * sizeof *x); /* a swap tie */
     edges(y, m * d, variant);
-    for (int mode = 0; mode < 4; mode++) { /* hinge / swap / soft improved swap normalized / soft, per triplet */
+    for (int mode = 0; mode < 6; mode++) { /* hinge / swap / soft improved swap normalized / soft, per triplet / quadruplets */
+        if (mode >= 4) { /* quadruplets: n2 = the next triplet's negative */
+            put1(o, (float)losskit_quadruplet_reference(metric, x, q, y, m, d, a, p, n, n + 1, t - 1, 1.0f, 0.5f, mode == 5,
+                                                        mode == 4 ? LOSSKIT_REDUCTION_MEAN : LOSSKIT_REDUCTION_NONE,
+                                                        mode == 4 ? &l : per, gq, gr, threads));
+            if (mode == 5) put(o, per, t - 1); else put1(o, l);
+            put(o, gq, q * d), put(o, gr, m * d);
+            continue;
+        }
         const losskit_reduction red = mode == 3 ? LOSSKIT_REDUCTION_NONE : mode == 1 ? LOSSKIT_REDUCTION_SUM : LOSSKIT_REDUCTION_MEAN;
         put1(o, (float)losskit_triplet_reference(metric, x, q, y, m, d, a, p, n, t, 0.3f, mode >= 2, mode == 2, mode == 1 || mode == 2,
                                                  mode == 2, red, mode == 3 ? per : &l, gq, gr, threads));
@@ -91,6 +99,23 @@ static int golden_reference_pair(const jnode *c, int threads, const char *label)
             ok = expect(c, "grad_queries", gq, nx, 1e-4f, 1e-6f, label) && expect(c, "grad_references", gr, ny, 1e-4f, 1e-6f, label);
         }
         free(ql), free(rl), free(marks);
+    } else if (!strcmp(j_str(p, "loss"), "quadruplet")) {
+        size_t n4;
+        int64_t *a = j_ints(j_get(in, "anchors"), &n1), *pp = j_ints(j_get(in, "positives"), &n2),
+                *nn1 = j_ints(j_get(in, "negatives1"), &n3), *nn2 = j_ints(j_get(in, "negatives2"), &n4);
+        float *per = zeros(n1);
+        losskit_reduction red = reduction_of(p);
+        ok = losskit_quadruplet_reference(metric_of(p), x, q, y, m, d, a, pp, nn1, nn2, n1, (float)j_num(p, "margin1", 1),
+                                          (float)j_num(p, "margin2", 0.5), j_num(p, "normalize", 0) != 0, red,
+                                          red == LOSSKIT_REDUCTION_NONE ? per : &l, gq, gr, threads) == 0;
+        if (red == LOSSKIT_REDUCTION_NONE) {
+            ok = ok && expect(c, "per_triplet", per, n1, 1e-5f, 1e-6f, label);
+            l = 0;
+            for (size_t k = 0; k < n1; k++) l += per[k];
+        }
+        ok = ok && expect(c, "loss", &l, 1, 1e-4f, 1e-6f, label) && expect(c, "grad_queries", gq, nx, 1e-4f, 1e-6f, label) &&
+             expect(c, "grad_references", gr, ny, 1e-4f, 1e-6f, label);
+        free(a), free(pp), free(nn1), free(nn2), free(per);
     } else {
         int64_t *a = j_ints(j_get(in, "anchors"), &n1), *pp = j_ints(j_get(in, "positives"), &n2), *nn = j_ints(j_get(in, "negatives"), &n3);
         float *per = zeros(n1);
@@ -121,6 +146,9 @@ static int bad_tref_anchor(void) { int64_t a = 2, z = 0; return losskit_triplet_
 static int bad_tref_negative(void) { int64_t z = 0, n = -1; return losskit_triplet_reference(LOSSKIT_METRIC_EUCLIDEAN, B, 2, B, 2, 2, &z, &z, &n, 1, 0.3f, 1, 0, 1, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, 1); }
 static int bad_tref_margin(void) { int64_t z = 0; return losskit_triplet_reference(LOSSKIT_METRIC_EUCLIDEAN, B, 2, B, 2, 2, &z, &z, &z, 1, NAN, 0, 0, 0, 0, LOSSKIT_REDUCTION_SUM, &L, NULL, NULL, 1); }
 static int bad_tref_d0(void) { int64_t z = 0; return losskit_triplet_reference(LOSSKIT_METRIC_EUCLIDEAN, B, 2, B, 2, 0, &z, &z, &z, 1, 0.3f, 0, 0, 0, 0, LOSSKIT_REDUCTION_SUM, &L, NULL, NULL, 1); }
+static int bad_qref_negative2(void) { int64_t z = 0, two = 2; return losskit_quadruplet_reference(LOSSKIT_METRIC_COSINE, B, 2, B, 2, 2, &z, &z, &z, &two, 1, 1, 0.5f, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, 1); }
+static int bad_qref_margin2(void) { int64_t z = 0; return losskit_quadruplet_reference(LOSSKIT_METRIC_EUCLIDEAN, B, 2, B, 2, 2, &z, &z, &z, &z, 1, 1, -0.5f, 1, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, 1); }
+static int bad_qref_reduction(void) { int64_t z = 0; return losskit_quadruplet_reference(LOSSKIT_METRIC_EUCLIDEAN, B, 2, B, 2, 2, &z, &z, &z, &z, 1, 1, 0.5f, 0, (losskit_reduction)3, &L, NULL, NULL, 1); }
 /* not bad: no triplets is a valid call with loss 0 (a mean over none too) */
 static int ok_tref_none(void) { L = 7; int st = losskit_triplet_reference(LOSSKIT_METRIC_EUCLIDEAN, B, 2, B, 2, 2, NULL, NULL, NULL, 0, 0.3f, 0, 0, 0, 0, LOSSKIT_REDUCTION_MEAN, &L, NULL, NULL, 1); return st ? st : L == 0.0f ? 0 : -999; }
 
@@ -130,7 +158,8 @@ static const bad_case reference_pair_bad_args[] = {
     {"contrastive_reference q > INT32_MAX", bad_cref_overflow, -4},
     {"triplet_reference anchor out of range", bad_tref_anchor, -7}, {"triplet_reference negative -1", bad_tref_negative, -9},
     {"triplet_reference margin NaN", bad_tref_margin, -11}, {"triplet_reference d 0", bad_tref_d0, -6},
-    {"triplet_reference t 0: valid, loss 0", ok_tref_none, 0},
+    {"triplet_reference t 0: valid, loss 0", ok_tref_none, 0}, {"quadruplet_reference negative2 out of range", bad_qref_negative2, -10},
+    {"quadruplet_reference margin2 < 0", bad_qref_margin2, -13}, {"quadruplet_reference reduction", bad_qref_reduction, -15},
 };
 
 static void run_reference_pairs(const char *fixtures) {
@@ -182,5 +211,5 @@ static void run_reference_pairs(const char *fixtures) {
         report(got == reference_pair_bad_args[i].expected, "bad argument %s: status %d, expected %d",
                reference_pair_bad_args[i].name, got, reference_pair_bad_args[i].expected);
     }
-    printf("reference-set contrastive and triplets: %d checks\n", passed + failed - before);
+    printf("reference-set contrastive, triplets, quadruplets: %d checks\n", passed + failed - before);
 }
