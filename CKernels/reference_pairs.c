@@ -505,11 +505,12 @@ done:
     return status;
 }
 
-int losskit_triplet_reference(losskit_metric metric, const float *queries, size_t q, const float *references,
-                              size_t m, size_t d, const int64_t *anchor, const int64_t *positive,
-                              const int64_t *negative, size_t t, float margin, int soft_margin, int improved,
-                              int swap, int normalize, losskit_reduction reduction, float *loss, float *grad_queries,
-                              float *grad_references, int threads) {
+/* The arguments the indexed losses share: positions 1-6 (metric, queries, q,
+ * references, m, d), the tuple count at t_pos and the index arrays from
+ * first_index_pos on (the first indexes the queries, the others the
+ * references): 0, or minus the position of the first bad one. */
+static int check_tuples(losskit_metric metric, const float *queries, size_t q, const float *references, size_t m,
+                        size_t d, const int64_t *const *indices, int count, size_t t, int first_index_pos, int t_pos) {
     size_t qd, md;
     LK_CHECK(metric >= LOSSKIT_METRIC_EUCLIDEAN && metric <= LOSSKIT_METRIC_COSINE, 1);
     LK_CHECK(lk_mul_ok(q, d, &qd) && qd <= LK_MAX_FLOATS, 3);
@@ -517,13 +518,23 @@ int losskit_triplet_reference(losskit_metric metric, const float *queries, size_
     LK_CHECK(lk_mul_ok(m, d, &md) && md <= LK_MAX_FLOATS, 5);
     LK_CHECK(references != NULL || md == 0, 4);
     LK_CHECK(d >= 1, 6);
-    LK_CHECK(t <= PTRDIFF_MAX / sizeof(rp_triplet), 10); /* its scratch's size fits, and so do the codes 8 k + 7 */
-    LK_CHECK(anchor != NULL || t == 0, 7);
-    LK_CHECK(positive != NULL || t == 0, 8);
-    LK_CHECK(negative != NULL || t == 0, 9);
-    for (size_t k = 0; k < t; k++) LK_CHECK(anchor[k] >= 0 && (uint64_t)anchor[k] < q, 7);
-    for (size_t k = 0; k < t; k++) LK_CHECK(positive[k] >= 0 && (uint64_t)positive[k] < m, 8);
-    for (size_t k = 0; k < t; k++) LK_CHECK(negative[k] >= 0 && (uint64_t)negative[k] < m, 9);
+    LK_CHECK(t <= PTRDIFF_MAX / sizeof(rp_triplet), t_pos); /* its scratch's size fits, and so do the codes 8 k + 7 */
+    for (int r = 0; r < count; r++) {
+        LK_CHECK(indices[r] != NULL || t == 0, first_index_pos + r);
+        for (size_t k = 0; k < t; k++)
+            LK_CHECK(indices[r][k] >= 0 && (uint64_t)indices[r][k] < (r == 0 ? q : m), first_index_pos + r);
+    }
+    return LOSSKIT_OK;
+}
+
+int losskit_triplet_reference(losskit_metric metric, const float *queries, size_t q, const float *references,
+                              size_t m, size_t d, const int64_t *anchor, const int64_t *positive,
+                              const int64_t *negative, size_t t, float margin, int soft_margin, int improved,
+                              int swap, int normalize, losskit_reduction reduction, float *loss, float *grad_queries,
+                              float *grad_references, int threads) {
+    const int64_t *indices[3] = {anchor, positive, negative};
+    const int bad = check_tuples(metric, queries, q, references, m, d, indices, 3, t, 7, 10);
+    if (bad) return bad;
     LK_CHECK(isfinite(margin) && margin >= 0.0f, 11);
     LK_CHECK(lk_reduction_ok(reduction), 16);
     LK_CHECK(threads >= 0, 20);
@@ -538,19 +549,9 @@ int losskit_quadruplet_reference(losskit_metric metric, const float *queries, si
                                  const int64_t *negative1, const int64_t *negative2, size_t t, float margin1,
                                  float margin2, int normalize, losskit_reduction reduction, float *loss,
                                  float *grad_queries, float *grad_references, int threads) {
-    size_t qd, md;
-    LK_CHECK(metric >= LOSSKIT_METRIC_EUCLIDEAN && metric <= LOSSKIT_METRIC_COSINE, 1);
-    LK_CHECK(lk_mul_ok(q, d, &qd) && qd <= LK_MAX_FLOATS, 3);
-    LK_CHECK(queries != NULL || qd == 0, 2);
-    LK_CHECK(lk_mul_ok(m, d, &md) && md <= LK_MAX_FLOATS, 5);
-    LK_CHECK(references != NULL || md == 0, 4);
-    LK_CHECK(d >= 1, 6);
-    LK_CHECK(t <= PTRDIFF_MAX / sizeof(rp_triplet), 11);
-    const int64_t *idx[4] = {anchor, positive, negative1, negative2};
-    for (int r = 0; r < 4; r++) {
-        LK_CHECK(idx[r] != NULL || t == 0, 7 + r);
-        for (size_t k = 0; k < t; k++) LK_CHECK(idx[r][k] >= 0 && (uint64_t)idx[r][k] < (r == 0 ? q : m), 7 + r);
-    }
+    const int64_t *indices[4] = {anchor, positive, negative1, negative2};
+    const int bad = check_tuples(metric, queries, q, references, m, d, indices, 4, t, 7, 11);
+    if (bad) return bad;
     LK_CHECK(isfinite(margin1) && margin1 >= 0.0f, 12);
     LK_CHECK(isfinite(margin2) && margin2 >= 0.0f, 13);
     LK_CHECK(lk_reduction_ok(reduction), 15);

@@ -28,25 +28,14 @@ import json
 import torch
 import torch.nn.functional as F
 
+# LossKit's metric forms in torch, and the fixture's tensor format (this folder is on sys.path when run as a script)
+from make_distance_backward_fixture import distances, tensor
+
 TARGET = "Tests/LossKitTests/Fixtures/reference_pairs.json"
-
-
-def tensor(t):
-    # 9 significant digits: float32 inputs exactly, float64 results far past what float32 can hold
-    return {"shape": list(t.shape), "data": [float(f"{v:.9g}") for v in t.flatten().tolist()]}
 
 
 def ints(values):
     return {"shape": [len(values)], "data": [int(v) for v in values]}
-
-
-def distances(metric, x, y):
-    if metric == "cosine":
-        nx = x.norm(dim=1).clamp(min=1e-8)
-        ny = y.norm(dim=1).clamp(min=1e-8)
-        return 1 - (x @ y.T) / (nx[:, None] * ny[None, :])
-    d2 = ((x[:, None, :] - y[None, :, :]) ** 2).sum(-1)
-    return d2 if metric == "sqeuclidean" else d2.clamp(min=1e-12).sqrt()
 
 
 def pair_distances(metric, u, v):

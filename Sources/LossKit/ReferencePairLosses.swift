@@ -37,6 +37,31 @@ private func checkTupleIndices(_ sets: [(String, [Int], Int, String)]) throws {
     }
 }
 
+/// Runs an indexed-tuple kernel: `call` gets the loss output (t values for
+/// `.none`, else one), the two gradient outputs (nil when not requested) and
+/// the thread count, and returns the status.
+private func runIndexedTuples(count t: Int, queryValues: Int, referenceValues: Int, reduction: Reduction,
+                              computeGradient: Bool, execution: Execution, name: String,
+                              _ call: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>?,
+                                       UnsafeMutablePointer<Float>?, Int32) -> Int32) throws -> ReferenceLossResult {
+    let threads = try execution.validatedThreads()
+    var gq = [Float](repeating: 0, count: computeGradient ? queryValues : 0)
+    var gr = [Float](repeating: 0, count: computeGradient ? referenceValues : 0)
+    var loss = [Float](repeating: 0, count: reduction == .none ? max(t, 1) : 1)
+    let status = gq.withUnsafeMutableBufferPointer { gq in
+        gr.withUnsafeMutableBufferPointer { gr in
+            loss.withUnsafeMutableBufferPointer { l in
+                call(l.baseAddress!, computeGradient ? gq.baseAddress : nil, computeGradient ? gr.baseAddress : nil, threads)
+            }
+        }
+    }
+    try checkStatus(status, name)
+    let perTuple = reduction == .none ? Array(loss[0..<t]) : nil
+    return ReferenceLossResult(value: perTuple.map { p in p.withUnsafeBufferPointer { orderedSum($0) } } ?? loss[0],
+                               unreduced: perTuple, queryGradient: computeGradient ? gq : nil,
+                               referenceGradient: computeGradient ? gr : nil)
+}
+
 /// Contrastive loss of queries against a ``ReferenceSet``, over every
 /// (query, reference) pair but a query's pairs with itself (the references
 /// marked as it in ``ReferenceSet/queryIndex``):
@@ -177,35 +202,13 @@ public func tripletLoss(queries: [Float], references: [Float], dimension: Int, a
                                          swap: swap, normalize: normalize, reduction: reduction,
                                          computeGradient: computeGradient)
     }
-    let threads = try execution.validatedThreads()
-    var gq = [Float](repeating: 0, count: computeGradient ? queries.count : 0)
-    var gr = [Float](repeating: 0, count: computeGradient ? references.count : 0)
-    var perTriplet = [Float](repeating: 0, count: reduction == .none ? t : 0)
-    var value: Float = 0
-    let status = withInt64Pointer(anchors) { a in
-        withInt64Pointer(positives) { p in
-            withInt64Pointer(negatives) { n in
-                gq.withUnsafeMutableBufferPointer { gq in
-                    gr.withUnsafeMutableBufferPointer { gr in
-                        perTriplet.withUnsafeMutableBufferPointer { per in
-                            withUnsafeMutablePointer(to: &value) { v in
-                                losskit_triplet_reference(metric.c, queries, q, references, m, dimension, a, p, n, t,
-                                                          margin.margin, margin.isSoft, improved ? 1 : 0, swap ? 1 : 0,
-                                                          normalize ? 1 : 0, reduction.c,
-                                                          reduction == .none ? per.baseAddress : v,
-                                                          computeGradient ? gq.baseAddress : nil,
-                                                          computeGradient ? gr.baseAddress : nil, threads)
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    return try runIndexedTuples(count: t, queryValues: queries.count, referenceValues: references.count,
+                                reduction: reduction, computeGradient: computeGradient, execution: execution,
+                                name: "tripletLoss") { loss, gq, gr, threads in
+        losskit_triplet_reference(metric.c, queries, q, references, m, dimension, anchors.map(Int64.init),
+                                  positives.map(Int64.init), negatives.map(Int64.init), t, margin.margin, margin.isSoft,
+                                  improved ? 1 : 0, swap ? 1 : 0, normalize ? 1 : 0, reduction.c, loss, gq, gr, threads)
     }
-    try checkStatus(status, "tripletLoss")
-    return ReferenceLossResult(value: reduction == .none ? perTriplet.withUnsafeBufferPointer { orderedSum($0) } : value,
-                               unreduced: reduction == .none ? perTriplet : nil,
-                               queryGradient: computeGradient ? gq : nil, referenceGradient: computeGradient ? gr : nil)
 }
 
 /// Quadruplet loss (Chen et al. 2017) over quadruplets given by index: the
@@ -255,34 +258,11 @@ public func quadrupletLoss(queries: [Float], references: [Float], dimension: Int
                                             metric: metric, margins: (margin1, margin2), normalize: normalize,
                                             reduction: reduction, computeGradient: computeGradient)
     }
-    let threads = try execution.validatedThreads()
-    var gq = [Float](repeating: 0, count: computeGradient ? queries.count : 0)
-    var gr = [Float](repeating: 0, count: computeGradient ? references.count : 0)
-    var perTuple = [Float](repeating: 0, count: reduction == .none ? t : 0)
-    var value: Float = 0
-    let status = withInt64Pointer(anchors) { a in
-        withInt64Pointer(positives) { p in
-            withInt64Pointer(negatives1) { n1 in
-                withInt64Pointer(negatives2) { n2 in
-                    gq.withUnsafeMutableBufferPointer { gq in
-                        gr.withUnsafeMutableBufferPointer { gr in
-                            perTuple.withUnsafeMutableBufferPointer { per in
-                                withUnsafeMutablePointer(to: &value) { v in
-                                    losskit_quadruplet_reference(metric.c, queries, q, references, m, dimension, a, p, n1, n2, t,
-                                                                 margin1, margin2, normalize ? 1 : 0, reduction.c,
-                                                                 reduction == .none ? per.baseAddress : v,
-                                                                 computeGradient ? gq.baseAddress : nil,
-                                                                 computeGradient ? gr.baseAddress : nil, threads)
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    return try runIndexedTuples(count: t, queryValues: queries.count, referenceValues: references.count,
+                                reduction: reduction, computeGradient: computeGradient, execution: execution,
+                                name: "quadrupletLoss") { loss, gq, gr, threads in
+        losskit_quadruplet_reference(metric.c, queries, q, references, m, dimension, anchors.map(Int64.init),
+                                     positives.map(Int64.init), negatives1.map(Int64.init), negatives2.map(Int64.init), t,
+                                     margin1, margin2, normalize ? 1 : 0, reduction.c, loss, gq, gr, threads)
     }
-    try checkStatus(status, "quadrupletLoss")
-    return ReferenceLossResult(value: reduction == .none ? perTuple.withUnsafeBufferPointer { orderedSum($0) } : value,
-                               unreduced: reduction == .none ? perTuple : nil,
-                               queryGradient: computeGradient ? gq : nil, referenceGradient: computeGradient ? gr : nil)
 }

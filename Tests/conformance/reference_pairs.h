@@ -75,6 +75,20 @@ static const diff_case reference_pair_cases[] = {
     {"triplet_reference cosine", run_triplet_reference, &m_cos, 1e-4f, 1e-6f, 1},
 };
 
+/* An indexed loss's outputs against the golden case: the per-tuple losses (NONE; the loss is their sum) or the loss,
+ * and both gradients. */
+static int expect_tuples(const jnode *c, losskit_reduction red, const float *per, size_t t, const float *gq, size_t nq,
+                         const float *gr, size_t nr, const char *label) {
+    float l = per[0]; /* the reduced value, written there for SUM and MEAN */
+    if (red == LOSSKIT_REDUCTION_NONE) {
+        if (!expect(c, "per_triplet", per, t, 1e-5f, 1e-6f, label)) return 0;
+        l = 0;
+        for (size_t k = 0; k < t; k++) l += per[k];
+    }
+    return expect(c, "loss", &l, 1, 1e-4f, 1e-6f, label) && expect(c, "grad_queries", gq, nq, 1e-4f, 1e-6f, label) &&
+           expect(c, "grad_references", gr, nr, 1e-4f, 1e-6f, label);
+}
+
 /* One golden case of reference_pairs.json on the current path. */
 static int golden_reference_pair(const jnode *c, int threads, const char *label) {
     const jnode *in = j_get(c, "inputs"), *p = j_get(c, "params");
@@ -103,34 +117,21 @@ static int golden_reference_pair(const jnode *c, int threads, const char *label)
         size_t n4;
         int64_t *a = j_ints(j_get(in, "anchors"), &n1), *pp = j_ints(j_get(in, "positives"), &n2),
                 *nn1 = j_ints(j_get(in, "negatives1"), &n3), *nn2 = j_ints(j_get(in, "negatives2"), &n4);
-        float *per = zeros(n1);
+        float *per = zeros(n1 ? n1 : 1);
         losskit_reduction red = reduction_of(p);
         ok = losskit_quadruplet_reference(metric_of(p), x, q, y, m, d, a, pp, nn1, nn2, n1, (float)j_num(p, "margin1", 1),
                                           (float)j_num(p, "margin2", 0.5), j_num(p, "normalize", 0) != 0, red,
-                                          red == LOSSKIT_REDUCTION_NONE ? per : &l, gq, gr, threads) == 0;
-        if (red == LOSSKIT_REDUCTION_NONE) {
-            ok = ok && expect(c, "per_triplet", per, n1, 1e-5f, 1e-6f, label);
-            l = 0;
-            for (size_t k = 0; k < n1; k++) l += per[k];
-        }
-        ok = ok && expect(c, "loss", &l, 1, 1e-4f, 1e-6f, label) && expect(c, "grad_queries", gq, nx, 1e-4f, 1e-6f, label) &&
-             expect(c, "grad_references", gr, ny, 1e-4f, 1e-6f, label);
+                                          per, gq, gr, threads) == 0;
+        ok = ok && expect_tuples(c, red, per, n1, gq, nx, gr, ny, label);
         free(a), free(pp), free(nn1), free(nn2), free(per);
     } else {
         int64_t *a = j_ints(j_get(in, "anchors"), &n1), *pp = j_ints(j_get(in, "positives"), &n2), *nn = j_ints(j_get(in, "negatives"), &n3);
-        float *per = zeros(n1);
+        float *per = zeros(n1 ? n1 : 1);
         losskit_reduction red = reduction_of(p);
         ok = losskit_triplet_reference(metric_of(p), x, q, y, m, d, a, pp, nn, n1, (float)j_num(p, "margin", 0.3),
                                        j_num(p, "soft_margin", 0) != 0, j_num(p, "improved", 0) != 0, j_num(p, "swap", 0) != 0,
-                                       j_num(p, "normalize", 0) != 0, red, red == LOSSKIT_REDUCTION_NONE ? per : &l, gq, gr,
-                                       threads) == 0;
-        if (red == LOSSKIT_REDUCTION_NONE) {
-            ok = ok && expect(c, "per_triplet", per, n1, 1e-5f, 1e-6f, label);
-            l = 0;
-            for (size_t k = 0; k < n1; k++) l += per[k];
-        }
-        ok = ok && expect(c, "loss", &l, 1, 1e-4f, 1e-6f, label) && expect(c, "grad_queries", gq, nx, 1e-4f, 1e-6f, label) &&
-             expect(c, "grad_references", gr, ny, 1e-4f, 1e-6f, label);
+                                       j_num(p, "normalize", 0) != 0, red, per, gq, gr, threads) == 0;
+        ok = ok && expect_tuples(c, red, per, n1, gq, nx, gr, ny, label);
         free(a), free(pp), free(nn), free(per);
     }
     free(x), free(y), free(gq), free(gr);

@@ -79,6 +79,23 @@ extension Portable {
                                    referenceGradient: referenceGradient.map(Float.init))
     }
 
+    /// The result of an indexed loss from its per-tuple losses and its gradients wrt the rows the distances saw
+    /// (chained through the normalization when `unit` holds the rows passed in and their denominators).
+    private static func indexedResult(_ perTuple: [Float], reduction: Reduction, gradients: ([Double], [Double])?,
+                                      unit: ([Float], [Double], [Float], [Double])?, d: Int) -> ReferenceLossResult {
+        let total = perTuple.reduce(0.0) { $0 + Double($1) }
+        let value = reduction == .mean ? (perTuple.isEmpty ? 0 : total / Double(perTuple.count)) : total
+        guard var (gx, gy) = gradients else {
+            return ReferenceLossResult(value: Float(value), unreduced: reduction == .none ? perTuple : nil)
+        }
+        if let (x, xDen, y, yDen) = unit {
+            chainUnitRows(&gx, x, xDen, d)
+            chainUnitRows(&gy, y, yDen, d)
+        }
+        return ReferenceLossResult(value: Float(value), unreduced: reduction == .none ? perTuple : nil,
+                                   queryGradient: gx.map(Float.init), referenceGradient: gy.map(Float.init))
+    }
+
     /// Triplets by index (anchors into x, positives and negatives into y), one by one in Double.
     static func tripletReference(_ x: [Float], _ y: [Float], d: Int, anchors: [Int], positives: [Int], negatives: [Int],
                                  metric: DistanceMetric, margin: TripletMargin, improved: Bool, swap: Bool,
@@ -123,17 +140,8 @@ extension Portable {
                 }
             }
         }
-        let total = perTriplet.reduce(0.0) { $0 + Double($1) }
-        let value = reduction == .mean ? (t > 0 ? total / Double(t) : 0) : total
-        guard computeGradient else {
-            return ReferenceLossResult(value: Float(value), unreduced: reduction == .none ? perTriplet : nil)
-        }
-        if normalize {
-            chainUnitRows(&gx, x, xDen, d)
-            chainUnitRows(&gy, y, yDen, d)
-        }
-        return ReferenceLossResult(value: Float(value), unreduced: reduction == .none ? perTriplet : nil,
-                                   queryGradient: gx.map(Float.init), referenceGradient: gy.map(Float.init))
+        return indexedResult(perTriplet, reduction: reduction, gradients: computeGradient ? (gx, gy) : nil,
+                             unit: normalize ? (x, xDen, y, yDen) : nil, d: d)
     }
 
     /// Quadruplets by index (anchors into x; positives, negatives1, negatives2 into y), one by one in Double.
@@ -165,16 +173,7 @@ extension Portable {
                 gy[n2 * d + j] -= scale * s2 * nn.2[j]
             }
         }
-        let total = perTuple.reduce(0.0) { $0 + Double($1) }
-        let value = reduction == .mean ? (t > 0 ? total / Double(t) : 0) : total
-        guard computeGradient else {
-            return ReferenceLossResult(value: Float(value), unreduced: reduction == .none ? perTuple : nil)
-        }
-        if normalize {
-            chainUnitRows(&gx, x, xDen, d)
-            chainUnitRows(&gy, y, yDen, d)
-        }
-        return ReferenceLossResult(value: Float(value), unreduced: reduction == .none ? perTuple : nil,
-                                   queryGradient: gx.map(Float.init), referenceGradient: gy.map(Float.init))
+        return indexedResult(perTuple, reduction: reduction, gradients: computeGradient ? (gx, gy) : nil,
+                             unit: normalize ? (x, xDen, y, yDen) : nil, d: d)
     }
 }
