@@ -200,6 +200,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) {
                                   threads);
         free(rq); free(hp); free(hn); free(gq); free(gr);
     }
+    if (op / 25 >= 1 && op / 25 <= 3) { /* reference sets: queries rr2 rows of x, references the rest; labels and marks from y */
+        size_t rq = rr / 3, rm = rr - rq, rl = rows < rr ? rows : rr;
+        int64_t *lab = malloc((rr ? rr : 1) * 8), *mk = malloc((rm ? rm : 1) * 8);
+        for (size_t i = 0; i < rr; i++) lab[i] = i < rl ? y[i] : (int64_t)i % 3;
+        for (size_t j = 0; j < rm; j++) mk[j] = (flags & 4) ? (int64_t)(j % (rq + 2)) - 1 : -1; /* q itself: out of range */
+        float *gr = malloc(rm * dd ? rm * dd * 4 : 4);
+        if (op / 25 == 1)
+            losskit_contrastive_reference(flags % 4, X, lab, rq, x + rq * dd, lab + rq, (flags & 8) ? mk : NULL, rm, dd,
+                                          (flags & 2) ? p1 : fabsf(p1), fabsf(p2), 1 + (flags >> 6) % 3, flags & 1, red, L, G,
+                                          (flags & 128) ? NULL : gr, threads);
+        else if (op / 25 == 3) /* t = rows - 2 quadruplets from y (indices possibly out of range) */
+            losskit_quadruplet_reference(flags % 4, X, rq, x + rq * dd, rm, dd, y, rows > 2 ? y + 1 : y, rows > 2 ? y + 2 : y, y,
+                                         rows > 2 ? rows - 2 : 0, (flags & 2) ? p1 : fabsf(p1), fabsf(p2), (flags >> 7) & 1,
+                                         red, L, G, (flags & 128) ? NULL : gr, threads);
+        else /* t = rows triplets from y (indices possibly out of range) */
+            losskit_triplet_reference(flags % 4, X, rq, x + rq * dd, rm, dd, y, rows > 1 ? y + 1 : y, y, rows > 1 ? rows - 1 : 0,
+                                      (flags & 2) ? p1 : fabsf(p1), flags & 1, (flags >> 3) & 1, (flags >> 6) & 1, (flags >> 7) & 1,
+                                      red, L, G, (flags & 128) ? NULL : gr, threads);
+        free(lab), free(mk), free(gr);
+    }
     if (total) losskit_vecmath(op % 5, x, g, total);
     free(x); free(t); free(loss); free(g); free(y); free(ew);
     return 0;

@@ -88,6 +88,18 @@ int losskit_triplet_reference(losskit_metric metric, const float *queries, size_
                               int swap, int normalize, losskit_reduction reduction, float *loss, float *grad_queries,
                               float *grad_references, int threads);
 
+/* Quadruplets given by index (Chen et al. 2017): anchor[k] indexes the
+ * queries; positive[k], negative1[k] and negative2[k] the references (an
+ * index out of range returns its status). Loss
+ *   max(D(a, p) - D(a, n1) + margin1, 0) + max(D(a, p) - D(n1, n2) + margin2, 0),
+ * margins finite and >= 0; as losskit_quadruplet on the gathered rows.
+ * normalize and the rest as losskit_triplet_reference. loss [t] for NONE. */
+int losskit_quadruplet_reference(losskit_metric metric, const float *queries, size_t q, const float *references,
+                                 size_t m, size_t d, const int64_t *anchor, const int64_t *positive,
+                                 const int64_t *negative1, const int64_t *negative2, size_t t, float margin1,
+                                 float margin2, int normalize, losskit_reduction reduction, float *loss,
+                                 float *grad_queries, float *grad_references, int threads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -112,15 +112,36 @@ public func contrastiveLoss(x1: [Float], x2: [Float], same: [Bool], dimension: I
 ///   - dimension: the feature dimension d.
 ///   - metric: the distance (``DistanceMetric``; default Euclidean).
 ///   - improved: adds D(a, p) to each term (improved triplet, Cheng et al. 2016).
+///   - swap: replaces D(a, n) by min(D(a, n), D(p, n)), as `torch.nn.TripletMarginLoss(swap=True)`
+///     (a tie splits the gradient in halves, as `torch.min`'s backward).
+///   - normalize: L2-normalizes every row first (`F.normalize`, eps 1e-12) and chains the gradients through it.
 ///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
 ///   - computeGradient: `false` skips the backward work (no gradient is returned).
 ///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
+///
+/// With `swap` or `normalize` the rows go through the reference-set kernel
+/// (``tripletLoss(queries:references:dimension:anchors:positives:negatives:metric:margin:improved:swap:normalize:reduction:computeGradient:execution:)``,
+/// the anchors as queries, the positives and negatives as references); without
+/// them the aligned kernel runs as before.
 public func tripletLoss(anchor: [Float], positive: [Float], negative: [Float], dimension: Int,
                         metric: DistanceMetric = .euclidean, margin: Float = 0.3, improved: Bool = false,
+                        swap: Bool = false, normalize: Bool = false,
                         reduction: Reduction = .mean, computeGradient: Bool = true,
                         execution: Execution = .default) throws -> TupleLossResult {
     let n = try checkTuples([("anchor", anchor), ("positive", positive), ("negative", negative)], dimension: dimension)
     try Check.nonNegative("margin", margin)
+    if swap || normalize {
+        let r = try tripletLoss(queries: anchor, references: positive + negative, dimension: dimension,
+                                anchors: Array(0..<n), positives: Array(0..<n), negatives: Array(n..<(2 * n)),
+                                metric: metric, margin: .hinge(margin), improved: improved, swap: swap,
+                                normalize: normalize, reduction: reduction, computeGradient: computeGradient,
+                                execution: execution)
+        return TupleLossResult(value: r.value, unreduced: r.unreduced,
+                               gradients: r.queryGradient.map { gq in
+                                   let gr = r.referenceGradient!, half = gr.count / 2
+                                   return [gq, Array(gr[..<half]), Array(gr[half...])]
+                               })
+    }
     if execution.backend == .portable {
         return Portable.tupleLoss(.triplet(improved: improved), [anchor, positive, negative], d: dimension, metric: metric,
                                   margins: (margin, 0), reduction: reduction, computeGradient: computeGradient)
@@ -136,7 +157,7 @@ public func tripletLoss(anchor: [Float], positive: [Float], negative: [Float], d
 /// `max(D(a,p) - D(a,n1) + margin1, 0) + max(D(a,p) - D(n1,n2) + margin2, 0)`,
 /// with n2 of an identity different from n1's. Gradients wrt all four inputs.
 /// - Parameters: margins default 1 and 0.5, each finite and >= 0 (a negative
-///   margin throws, as for ``tripletLoss(anchor:positive:negative:dimension:metric:margin:improved:reduction:computeGradient:execution:)``).
+///   margin throws, as for ``tripletLoss(anchor:positive:negative:dimension:metric:margin:improved:swap:normalize:reduction:computeGradient:execution:)``).
 public func quadrupletLoss(anchor: [Float], positive: [Float], negative1: [Float], negative2: [Float], dimension: Int,
                            metric: DistanceMetric = .euclidean, margin1: Float = 1, margin2: Float = 0.5,
                            reduction: Reduction = .mean, computeGradient: Bool = true,

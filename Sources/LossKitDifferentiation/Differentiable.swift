@@ -310,7 +310,7 @@ public func _vjpContrastiveLoss(_ x1: [Float], _ x2: [Float], same: [Bool], dime
     return (r.value, { v in (scaled(r.gradients[0], v), scaled(r.gradients[1], v)) })
 }
 
-/// Differentiable `LossKit.tripletLoss(anchor:positive:negative:dimension:metric:margin:improved:reduction:computeGradient:execution:)`.
+/// Differentiable `LossKit.tripletLoss(anchor:positive:negative:dimension:metric:margin:improved:swap:normalize:reduction:computeGradient:execution:)`.
 public func tripletLoss(_ anchor: [Float], positive: [Float], negative: [Float], dimension: Int,
                         metric: DistanceMetric = .euclidean, margin: Float = 0.3, improved: Bool = false,
                         reduction: Reduction = .mean) -> Float {

@@ -1123,6 +1123,7 @@ static void run_bad_args(void) {
 }
 
 #include "reference_trihard_cases.c"
+#include "reference_pairs.h"
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -1148,6 +1149,7 @@ int main(int argc, char **argv) {
     run_bad_args();
     printf("bad-argument status codes: %d checks\n", passed + failed - before);
     run_reference_trihard_cases();
+    run_reference_pairs(fixtures);
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }
