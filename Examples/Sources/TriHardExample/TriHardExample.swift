@@ -336,3 +336,21 @@ public func trainTriHard(_ experiment: Experiment, rows: Range<Int>, log: Bool,
     }
     return w
 }
+
+/// ``trainTriHard(_:rows:log:loss:combine:)`` in one process: the whole batch,
+/// LossKit's batch `triHardLoss` (Euclidean, the options' margin, batch-hard).
+/// Reduction `.none` gives the per-anchor losses (to count the anchors that
+/// still violate the margin) and the gradient of their sum; the step divides
+/// by the batch size, for the mean.
+public func trainTriHardOneProcess(_ experiment: Experiment, log: Bool) throws -> [Float] {
+    let o = experiment.options, n = o.batchRows
+    return try trainTriHard(experiment, rows: 0..<n, log: log) { features, labels in
+        let result = try triHardLoss(features: features, labels: labels, dimension: o.embeddingDim,
+                                     metric: .euclidean, margin: o.margin, reduction: .none)
+        guard let g = result.gradients?.first, let perAnchor = result.unreduced else {
+            fatalError("triHardLoss returned no gradient")
+        }
+        return StepLoss(meanLoss: Double(result.value) / Double(n), gradient: g, gradientDivisor: Float(n),
+                        violating: Double(perAnchor.filter { $0 > 0 }.count) / Double(n))
+    }
+}

@@ -14,7 +14,6 @@ import Musl
 import Darwin
 #endif
 import ExampleSupport
-import LossKit
 import TriHardExample
 
 let usage = "usage: trihard-embeddings [options]\n" + Options.usage
@@ -31,19 +30,8 @@ struct TriHardEmbeddings {
         try experiment.printHeader(program: "trihard-embeddings",
                                    lossDescription: "TriHard (Euclidean, margin \(fixed(Double(o.margin), 2)), batch-hard)")
         let raw = try experiment.rawRank1(), before = try experiment.evaluate(experiment.initialWeights)
-        let n = o.batchRows
 
-        let w = try trainTriHard(experiment, rows: 0..<n, log: true) { features, labels in
-            // Reduction .none: per-anchor losses (to count the anchors that still violate the
-            // margin) and the gradient of their sum; the step divides by n, for the mean.
-            let result = try triHardLoss(features: features, labels: labels, dimension: o.embeddingDim,
-                                         metric: .euclidean, margin: o.margin, reduction: .none)
-            guard let g = result.gradients?.first, let perAnchor = result.unreduced else {
-                fatalError("triHardLoss returned no gradient")
-            }
-            return StepLoss(meanLoss: Double(result.value) / Double(n), gradient: g, gradientDivisor: Float(n),
-                            violating: Double(perAnchor.filter { $0 > 0 }.count) / Double(n))
-        }
+        let w = try trainTriHardOneProcess(experiment, log: true)
 
         let after = try experiment.evaluate(w)
         let elapsed = clock.now - start
