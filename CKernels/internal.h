@@ -211,4 +211,18 @@ LK_INLINE float lk_signf(float r) { /* sign(r), 0 at 0, NaN stays NaN */
     return r > 0.0f ? 1.0f : (r < 0.0f ? -1.0f : (r == 0.0f ? 0.0f : r));
 }
 
+/* The metric's distance of two rows in double and what its backward needs
+ * (metric.c, the aligned losses' and TriHard's): D, and d^2 / the dot
+ * product and norms (cosine). lk_dist_back adds s dD/du into gu and
+ * s dD/dv into gv (either may be NULL; rows distinct from the inputs). */
+typedef struct { double D, d2, dot, nu, nv; } lk_dist_t;
+lk_dist_t lk_dist(losskit_metric m, const float *u, const float *v, size_t d);
+void lk_dist_back(losskit_metric m, const float *u, const float *v, size_t d, const lk_dist_t *r, double s, float *gu,
+                  float *gv);
+
+/* Whether a row of this squared norm (or every row of x [n, d]) is in the
+ * float-safe range of the SGEMM kernels (distance.c). */
+bool lk_scale_safe(double squared_norm);
+bool lk_rows_scale_safe(const float *x, size_t n, size_t d);
+
 #endif

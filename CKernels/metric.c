@@ -6,8 +6,8 @@
 
 #define LK_CHECK(cond, pos) do { if (!(cond)) return -(pos); } while (0)
 
-/* D(u, v) and what its backward needs. */
-typedef struct { double D, d2, dot, nu, nv; } dist_t;
+/* D(u, v) and what its backward needs (internal.h: lk_dist_t). */
+typedef lk_dist_t dist_t;
 
 static dist_t dist(losskit_metric m, const float *restrict u, const float *restrict v, size_t d) {
     dist_t r = {0, 0, 0, 0, 0};
@@ -93,6 +93,12 @@ poison:
         if (gu) gu[k] = NAN;
         if (gv) gv[k] = NAN;
     }
+}
+
+lk_dist_t lk_dist(losskit_metric m, const float *u, const float *v, size_t d) { return dist(m, u, v, d); }
+void lk_dist_back(losskit_metric m, const float *u, const float *v, size_t d, const lk_dist_t *r, double s, float *gu,
+                  float *gv) {
+    dist_back(m, u, v, d, r, s, gu, gv);
 }
 
 enum { K_CONTRASTIVE, K_TRIPLET, K_QUADRUPLET };

@@ -197,26 +197,44 @@ public enum NegativeMining: Sendable, Hashable {
 ///   - dimension: the feature dimension d (>= 1).
 ///   - metric: the distance (``DistanceMetric``; default Euclidean).
 ///   - mining: how each anchor's negative is picked (``NegativeMining``; default the hardest).
+///   - normalize: L2-normalize every row first, `x / max(|x|, 1e-12)`
+///     (`torch.nn.functional.normalize`), with the gradient chained through
+///     it: reid-strong-baseline's `normalize_feature=True` (whose `normalize`
+///     divides by `|x| + 1e-12`; the two differ only for rows of norm near
+///     1e-12). Default false. This runs the batch as its own reference set,
+///     ``triHardLoss(queries:labels:references:dimension:metric:margin:mining:normalize:reduction:meanCount:computeGradient:execution:)``
+///     with ``ReferenceSet/batch(_:labels:)``; the gradient is the sum of its
+///     query and reference gradients.
 ///   - reduction: `.none`, `.sum` or `.mean` (default), as PyTorch's `reduction`; the gradient is that of the reduced value (of the sum for `.none`).
 ///   - computeGradient: `false` skips the backward work (no gradient is returned).
 ///   - execution: the backend (`.c`, default, or `.portable`) and thread cap.
 /// - Returns: the loss and `gradients[0]`, d loss / d features.
 public func triHardLoss(features: [Float], labels: [Int], dimension: Int, metric: DistanceMetric = .euclidean,
-                        margin: Float? = 0.3, mining: NegativeMining = .hardest, reduction: Reduction = .mean,
-                        computeGradient: Bool = true, execution: Execution = .default) throws -> TupleLossResult {
+                        margin: Float? = 0.3, mining: NegativeMining = .hardest, normalize: Bool = false,
+                        reduction: Reduction = .mean, computeGradient: Bool = true,
+                        execution: Execution = .default) throws -> TupleLossResult {
     try triHard(features: features, labels: labels, dimension: dimension, metric: metric, margin: margin, mining: mining,
-                reduction: reduction, computeGradient: computeGradient, execution: execution).result
+                normalize: normalize, reduction: reduction, computeGradient: computeGradient, execution: execution).result
 }
 
-/// ``triHardLoss(features:labels:dimension:metric:margin:mining:reduction:computeGradient:execution:)``
+/// ``triHardLoss(features:labels:dimension:metric:margin:mining:normalize:reduction:computeGradient:execution:)``
 /// with each anchor's chosen positive and negative index (-1 when the anchor was skipped), for logging.
 public func triHard(features: [Float], labels: [Int], dimension: Int, metric: DistanceMetric = .euclidean,
-                    margin: Float? = 0.3, mining: NegativeMining = .hardest, reduction: Reduction = .mean,
-                    computeGradient: Bool = true, execution: Execution = .default)
+                    margin: Float? = 0.3, mining: NegativeMining = .hardest, normalize: Bool = false,
+                    reduction: Reduction = .mean, computeGradient: Bool = true, execution: Execution = .default)
     throws -> (result: TupleLossResult, hardestPositive: [Int], hardestNegative: [Int]) {
     let n = try checkTuples([("features", features)], dimension: dimension)
     try Check.sameCount("labels", labels.count, as: "rows of features", n)
     if let margin { try Check.nonNegative("margin", margin) }
+    if normalize {
+        let r = try triHardLoss(queries: features, labels: labels, references: .batch(features, labels: labels),
+                                dimension: dimension, metric: metric, margin: margin.map { .hinge($0) } ?? .soft(0),
+                                mining: mining, normalize: true, reduction: reduction,
+                                computeGradient: computeGradient, execution: execution)
+        let gradient = zip(r.queryGradient ?? [], r.referenceGradient ?? []).map { $0 + $1 }
+        return (TupleLossResult(value: r.value, unreduced: r.unreduced, gradients: computeGradient ? [gradient] : nil),
+                r.hardestPositive!, r.hardestNegative!)
+    }
     if execution.backend == .portable {
         return Portable.triHard(features, labels, d: dimension, metric: metric, margin: margin, mining: mining,
                                 reduction: reduction, computeGradient: computeGradient, threads: execution.resolvedThreads)

@@ -351,7 +351,7 @@ public func _vjpQuadrupletLoss(_ anchor: [Float], positive: [Float], negative1: 
     })
 }
 
-/// Differentiable `LossKit.triHardLoss(features:labels:dimension:metric:margin:mining:reduction:computeGradient:execution:)`.
+/// Differentiable `LossKit.triHardLoss(features:labels:dimension:metric:margin:mining:normalize:reduction:computeGradient:execution:)`.
 public func triHardLoss(_ features: [Float], labels: [Int], dimension: Int, metric: DistanceMetric = .euclidean,
                         margin: Float? = 0.3, mining: NegativeMining = .hardest, reduction: Reduction = .mean) -> Float {
     (try? LossKit.triHardLoss(features: features, labels: labels, dimension: dimension, metric: metric, margin: margin,

@@ -1092,6 +1092,8 @@ static void run_bad_args(void) {
     }
 }
 
+#include "reference_trihard_cases.c"
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOLBF, 0);
     const char *fixtures = argc > 1 ? argv[1] : "Tests/LossKitTests/Fixtures";
@@ -1115,6 +1117,7 @@ int main(int argc, char **argv) {
     before = passed + failed;
     run_bad_args();
     printf("bad-argument status codes: %d checks\n", passed + failed - before);
+    run_reference_trihard_cases();
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -87,45 +87,74 @@ extension Portable {
 }
 
 extension Portable {
+    /// The `n x m` distances between the rows of x and of y, in Double; rows
+    /// split over threads (each worker writes its own rows, so the values do
+    /// not depend on the thread count).
+    static func distanceMatrix(_ x: [Float], _ n: Int, _ y: [Float], _ m: Int, d: Int, metric: DistanceMetric,
+                               threads: Int) -> [Double] {
+        var dist = [Double](repeating: 0, count: n * m)
+        dist.withUnsafeMutableBufferPointer { out in
+            x.withUnsafeBufferPointer { x in
+                y.withUnsafeBufferPointer { y in
+                    let shared = UncheckedSendable((out, x, y))
+                    let workers = n * m * d < parallelMinimum ? 1 : max(1, min(threads, n))
+                    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+                        let (out, x, y) = shared.value
+                        for i in stride(from: worker, to: n, by: workers) {
+                            for j in 0..<m { out[i * m + j] = distanceValue(metric, x, i, y, j, d) }
+                        }
+                    }
+                }
+            }
+        }
+        return dist
+    }
+
+    /// One anchor's mined pair among `count` candidates: `isPositive(j)` true
+    /// for a positive, false for a negative, nil for a candidate to skip (the
+    /// anchor itself). The farthest positive and the closest negative (semi-hard:
+    /// the closest negative farther than that positive, else the closest);
+    /// ties take the lowest index, and NaN wins a max or a min, as torch.max /
+    /// torch.min do in reid-strong-baseline's mining. Nil: no positive or no negative.
+    static func mineTriplet(count: Int, mining: NegativeMining, distance: (Int) -> Double,
+                            isPositive: (Int) -> Bool?) -> (positive: Int, negative: Int)? {
+        var p = -1, q = -1
+        func beats(_ v: Double, _ best: Double, above: Bool) -> Bool {
+            (above ? v > best : v < best) || (v.isNaN && !best.isNaN)
+        }
+        for j in 0..<count {
+            guard let positive = isPositive(j) else { continue }
+            if positive { if p < 0 || beats(distance(j), distance(p), above: true) { p = j } }
+            else if q < 0 || beats(distance(j), distance(q), above: false) { q = j }
+        }
+        guard p >= 0, q >= 0 else { return nil }
+        if mining == .semiHard {
+            var semi = -1
+            for j in 0..<count where isPositive(j) == false && distance(j) > distance(p) {
+                if semi < 0 || distance(j) < distance(semi) { semi = j }
+            }
+            if semi >= 0 { q = semi }
+        }
+        return (p, q)
+    }
+
+    /// A triplet term at `t = D(a,p) - D(a,n) + margin` and its slope d/dt:
+    /// `max(t, 0)`, or `softplus(t)` when `soft`.
+    static func tripletTerm(_ t: Double, soft: Bool) -> (loss: Double, slope: Double) {
+        soft ? (t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)), 1 / (1 + exp(-t))) : (max(t, 0), t > 0 ? 1 : 0)
+    }
+
     /// TriHard with the whole distance matrix, in Double.
     static func triHard(_ x: [Float], _ labels: [Int], d: Int, metric: DistanceMetric, margin: Float?, mining: NegativeMining,
                         reduction: Reduction, computeGradient: Bool,
                         threads: Int = 1) -> (result: TupleLossResult, hardestPositive: [Int], hardestNegative: [Int]) {
         let n = labels.count
         func row(_ i: Int) -> ArraySlice<Float> { x[i * d ..< (i + 1) * d] }
-        // the whole matrix, rows split over threads (each writes its own rows)
-        var dist = [Double](repeating: 0, count: n * n)
-        dist.withUnsafeMutableBufferPointer { out in
-            x.withUnsafeBufferPointer { x in
-                let shared = UncheckedSendable((out, x))
-                let workers = n * n * d < parallelMinimum ? 1 : max(1, min(threads, n))
-                DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                    let (out, x) = shared.value
-                    for i in stride(from: worker, to: n, by: workers) {
-                        for j in 0..<n { out[i * n + j] = distanceValue(metric, x, i, x, j, d) }
-                    }
-                }
-            }
-        }
+        let dist = distanceMatrix(x, n, x, n, d: d, metric: metric, threads: threads)
         var pos = [Int](repeating: -1, count: n), neg = [Int](repeating: -1, count: n)
         for a in 0..<n {
-            var p = -1, q = -1
-            // NaN wins a max or a min, as torch.max / torch.min do in reid-strong-baseline's mining
-            func beats(_ v: Double, _ best: Double, above: Bool) -> Bool {
-                (above ? v > best : v < best) || (v.isNaN && !best.isNaN)
-            }
-            for j in 0..<n where j != a {
-                if labels[j] == labels[a] { if p < 0 || beats(dist[a * n + j], dist[a * n + p], above: true) { p = j } }
-                else if q < 0 || beats(dist[a * n + j], dist[a * n + q], above: false) { q = j }
-            }
-            guard p >= 0, q >= 0 else { continue }
-            if mining == .semiHard {
-                var semi = -1
-                for j in 0..<n where labels[j] != labels[a] && dist[a * n + j] > dist[a * n + p] {
-                    if semi < 0 || dist[a * n + j] < dist[a * n + semi] { semi = j }
-                }
-                if semi >= 0 { q = semi }
-            }
+            guard let (p, q) = mineTriplet(count: n, mining: mining, distance: { dist[a * n + $0] },
+                                           isPositive: { j in j == a ? nil : labels[j] == labels[a] }) else { continue }
             pos[a] = p; neg[a] = q
         }
         let kept = pos.filter { $0 >= 0 }.count
@@ -136,8 +165,7 @@ extension Portable {
         for a in 0..<n where pos[a] >= 0 {
             let ap = distance(metric, row(a), row(pos[a])), an = distance(metric, row(a), row(neg[a]))
             let z = ap.0 - an.0
-            let (l, s): (Double, Double) = margin.map { m in (max(z + Double(m), 0), z + Double(m) > 0 ? 1 : 0) }
-                ?? (z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)), 1 / (1 + exp(-z)))
+            let (l, s) = margin.map { tripletTerm(z + Double($0), soft: false) } ?? tripletTerm(z, soft: true)
             rows[a] = Float(l)
             total += Double(Float(l))
             for k in 0..<d {
