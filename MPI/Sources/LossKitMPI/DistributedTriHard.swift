@@ -123,7 +123,7 @@ public func distributedTriHardLoss(features: [Float], labels: [Int], dimension: 
                 references: ReferenceSet(features: allFeatures, labels: allLabels, queriesAt: offset,
                                          queryCount: labels.count),
                 dimension: dimension, metric: metric, margin: margin, mining: mining, normalize: normalize,
-                reduction: .mean, meanCount: kept, computeGradient: true, execution: execution)
+                reduction: .mean, meanCount: kept > 0 ? kept : nil, computeGradient: true, execution: execution)
             guard let qg = result.queryGradient, let rg = result.referenceGradient else {
                 throw LossKitError.kernelFailure(function: "distributedTriHardLoss", status: -1,
                                                  message: "triHardLoss returned no gradient")

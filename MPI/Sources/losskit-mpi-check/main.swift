@@ -11,9 +11,9 @@
 //    semi-hard mining, normalize, a label seen once, NaN. Every rank draws
 //    the same global batch from the seed, passes only its rows to the
 //    distributed loss, and compares the value and its rows' gradient with the
-//    one-process result on the whole batch (LossKit's batch triHardLoss; with
-//    normalize or a soft margin > 0, which it lacks, the reference-set
-//    triHardLoss with the batch as its own references). Tolerance: value
+//    one-process result on the whole batch (LossKit's batch triHardLoss; for
+//    a soft margin > 0, which it lacks, the reference-set triHardLoss with
+//    the batch as its own references). Tolerance: value
 //    within 2^-20 relative, every gradient element within 2^-20 of the
 //    batch's largest gradient element (MPI/README.md explains why not bitwise).
 // 3. Errors: a bad argument on one rank makes every rank throw, none hangs.
@@ -130,6 +130,7 @@ let cases: [Case] = [
     Case(name: "a label seen once (skipped anchor)", p: 5, k: 3, d: 8, singleton: true),
     Case(name: "large batch P x K = 32 x 8, d 64", p: 32, k: 8, d: 64),
     Case(name: "NaN in one row", p: 6, k: 4, d: 8, nan: true),
+    Case(name: "one identity only: no anchor kept on any rank", p: 1, k: 9, d: 8),
 ]
 let tolerance: Float = 0x1p-20
 var worstValue: Float = 0, worstGradient: Float = 0
@@ -183,9 +184,9 @@ for (index, c) in cases.enumerated() {
     // One process, the whole batch.
     let referenceValue: Float, referenceGradient: [Float], keptByKernel: Int
     let batchMargin: Float?? = { switch c.margin { case let .hinge(m): m; case .soft(0): .some(nil); default: nil } }()
-    if !c.normalize, let m = batchMargin {
+    if let m = batchMargin {
         let (r, positive, _) = try triHard(features: features, labels: labels, dimension: c.d, metric: c.metric,
-                                           margin: m, mining: c.mining, reduction: .mean)
+                                           margin: m, mining: c.mining, normalize: c.normalize, reduction: .mean)
         referenceValue = r.value
         referenceGradient = r.gradients![0]
         keptByKernel = positive.filter { $0 >= 0 }.count
