@@ -50,6 +50,24 @@ public func triHardKeptAnchors(labels: [Int]) -> Int {
 /// (per-rank partial sums, then across ranks). MPI/README.md gives the
 /// measured error and the check's tolerance.
 ///
+/// **Peer.** pytorch-metric-learning's `DistributedLossWrapper` with a
+/// `BatchHardMiner`-driven `TripletMarginLoss` (or the `TripletLoss` of
+/// reid-strong-baseline run under DDP with the same wrapper). By default pml
+/// computes the loss of the whole gathered batch on every rank (each rank
+/// repeats all N anchors' mining) and gets the exact gradient for its rows;
+/// with `efficient=True` each rank mines only its own anchors against the
+/// gathered batch, as here, but the other ranks' rows are detached copies,
+/// so the gradient their anchors put on this rank's rows is dropped and the
+/// result is not the one-process gradient. LossKit mines only this rank's
+/// anchors and returns those dropped terms to their owners, so it is both:
+/// 1/R of the mining work and the one-process gradient. pml also puts the
+/// local rows first in the gathered batch, so ties between equally hard
+/// candidates can resolve differently on different ranks; here the batch is
+/// in rank order on every rank, and ties go to the lowest index of that
+/// one batch, as in one process. The value here is the global mean itself;
+/// pml returns `loss * world_size` and relies on DDP's averaging of the
+/// weight gradients.
+///
 /// Every rank must call it together (a collective). A bad argument on one
 /// rank (shapes, a dimension that differs between ranks, a margin out of
 /// range, a kernel error) makes every rank throw: that rank its own error,
