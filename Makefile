@@ -186,8 +186,8 @@ bench-peers:
 	build/torch-peer/bin/python Benchmarks/peers/reid_peer.py $(ARGS)
 
 # Data-parallel TriHard over MPI (MPI/, a package of its own: LossKit never
-# needs MPI). Installs Open MPI when missing (as root; else prints the
-# command), builds MPI/, and runs under mpirun on 2 ranks: losskit-mpi-check
+# needs MPI). Installs Open MPI when missing (`deps` with MPI's packages: as
+# root; else prints the command), builds MPI/, and runs under mpirun on 2 ranks: losskit-mpi-check
 # (the collectives, and distributedTriHardLoss against one process's TriHard
 # on the concatenated batch) and trihard-embeddings-mpi (the embedding example
 # with each batch split over the ranks; --compare: the same rank-1 as one
@@ -198,18 +198,7 @@ MPI_PACKAGES := libopenmpi-dev openmpi-bin
 MPIRUN ?= mpirun
 MPIRUN_FLAGS ?= -np 2 --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none
 test-mpi: deps
-	@native=$$(dpkg --print-architecture); missing=""; \
-	for p in $(MPI_PACKAGES); do dpkg -s $$p:$$native >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = "0" ]; then \
-	    echo "installing:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
-	  else \
-	    echo "make test-mpi needs:$$missing"; \
-	    echo "install them with:  sudo apt-get install -y$$missing"; \
-	    exit 1; \
-	  fi; \
-	fi
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(MPI_PACKAGES)"
 	$(SWIFT) build -c release --package-path MPI
 	$(MPIRUN) $(MPIRUN_FLAGS) MPI/.build/release/losskit-mpi-check
 	$(MPIRUN) $(MPIRUN_FLAGS) MPI/.build/release/trihard-embeddings-mpi --quick --compare

@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "LossKitMPI", dependencies: ["CMPI", lossKit], path: "Sources/LossKitMPI"),
         .executableTarget(
             name: "losskit-mpi-check",
-            dependencies: ["LossKitMPI", lossKit],
+            dependencies: ["LossKitMPI", lossKit, .product(name: "TriHardExample", package: "examples")],
             path: "Sources/losskit-mpi-check"
         ),
         .executableTarget(

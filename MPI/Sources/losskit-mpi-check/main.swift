@@ -25,21 +25,12 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ExampleSupport  // SplitMix64, the examples' seeded stream
 import LossKit
 import LossKitMPI
 
-struct Random {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func uniform() -> Float { Float(next() >> 40) * 0x1p-24 }      // [0, 1)
-    mutating func symmetric() -> Float { 2 * uniform() - 1 }                 // [-1, 1)
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
+extension SplitMix64 {
+    mutating func symmetric() -> Float { Float(2 * uniform() - 1) }      // [-1, 1)
     mutating func shuffle<T>(_ a: inout [T]) {
         guard a.count > 1 else { return }
         for i in stride(from: a.count - 1, to: 0, by: -1) { a.swapAt(i, below(i + 1)) }
@@ -81,7 +72,7 @@ do {
         // every buffer and checks its slice against the rank-order sum, bitwise.
         let total = counts.reduce(0, +)
         func buffer(_ r: Int) -> [Float] {
-            var g = Random(state: 99 &+ UInt64(r) &* 1_000_003 &+ UInt64(total))
+            var g = SplitMix64(seed: 99 &+ UInt64(r) &* 1_000_003 &+ UInt64(total))
             return (0..<total).map { _ in g.symmetric() * 1e3 }
         }
         let slice = try comm.reduceScatterSum(buffer(rank), counts: counts)
@@ -150,7 +141,7 @@ var bitwiseElements = 0, comparedElements = 0, bitwiseValues = 0
 }
 
 for (index, c) in cases.enumerated() {
-    var g = Random(state: 0x5EED &+ UInt64(index))
+    var g = SplitMix64(seed: 0x5EED &+ UInt64(index))
     var rowLabels: [Int] = []
     for id in 0..<c.p { for _ in 0..<c.k { rowLabels.append(100 + 7 * id) } }
     if c.singleton { rowLabels.append(-5) }
