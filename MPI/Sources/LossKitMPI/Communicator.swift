@@ -1,4 +1,5 @@
 import CMPI
+import LossKit
 
 /// An MPI call that failed, or a collective that another rank could not finish.
 public enum MPIError: Error, Equatable, Sendable, CustomStringConvertible {
@@ -97,6 +98,24 @@ public struct Communicator {
         try check(MPI_Barrier(handle), "MPI_Barrier")
     }
 
+    /// One count >= 0 per rank (and `mine` at this rank's place, when given); else a
+    /// `LossKitError` naming the argument. Thrown before any communication: a
+    /// rank that throws here leaves the others waiting in the collective, so
+    /// callers pass counts every rank agrees on (gathered ones).
+    func checkCounts(_ counts: [Int], mine: Int?, argument: String) throws {
+        guard counts.count == size else {
+            throw LossKitError.shapeMismatch(argument: "\(argument) counts", expected: "\(size) (one per rank)",
+                                             actual: "\(counts.count)")
+        }
+        if let i = counts.firstIndex(where: { $0 < 0 }) {
+            throw LossKitError.invalidParameter(argument: "\(argument) counts[\(i)]", value: "\(counts[i])", reason: "must be >= 0")
+        }
+        if let mine, counts[rank] != mine {
+            throw LossKitError.shapeMismatch(argument: "\(argument) values", expected: "counts[\(rank)] = \(counts[rank])",
+                                             actual: "\(mine)")
+        }
+    }
+
     /// Every rank's `values`, in rank order; every rank passes the same count (`MPI_Allgather`).
     public func allGather<T: MPIScalar>(_ values: [T]) throws -> [T] {
         let n = try mpiCount("allGather values", values.count)
@@ -115,7 +134,7 @@ public struct Communicator {
     /// `counts[r]` of them (0 allowed); `counts` is the same on every rank
     /// and `counts[rank] == values.count` (`MPI_Allgatherv`).
     public func allGatherV<T: MPIScalar>(_ values: [T], counts: [Int]) throws -> [T] {
-        precondition(counts.count == size && counts[rank] == values.count, "allGatherV: counts do not match")
+        try checkCounts(counts, mine: values.count, argument: "allGatherV")
         let c32 = try counts.map { try mpiCount("allGatherV counts", $0) }
         let total = counts.reduce(0, +)
         _ = try mpiCount("allGatherV result", total)
@@ -156,9 +175,12 @@ public struct Communicator {
     /// halving and a ring by message size, which associate the terms
     /// differently when there are more than two ranks).
     public func reduceScatterSum(_ values: [Float], counts: [Int]) throws -> [Float] {
-        precondition(counts.count == size, "reduceScatterSum: one count per rank")
+        try checkCounts(counts, mine: nil, argument: "reduceScatterSum")
         let total = counts.reduce(0, +)
-        precondition(values.count == total, "reduceScatterSum: values must hold every rank's slice")
+        guard values.count == total else {
+            throw LossKitError.shapeMismatch(argument: "reduceScatterSum values", expected: "\(total) (the sum of counts)",
+                                             actual: "\(values.count)")
+        }
         let c32 = try counts.map { try mpiCount("reduceScatterSum counts", $0) }
         _ = try mpiCount("reduceScatterSum values", total)
         let mine = counts[rank]

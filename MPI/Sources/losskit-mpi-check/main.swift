@@ -264,7 +264,21 @@ do {
     } catch let e as LossKitError {
         if case .invalidParameter(argument: "margin", _, _) = e {} else { expect(false, "rank \(rank) threw \(e)") }
     }
-    say("errors: a bad argument on one rank throws there and MPIError.remoteFailure on the others; no rank hangs")
+    // counts that do not fit, on every rank: thrown before any communication
+    do {
+        _ = try comm.allGatherV([Float(1)], counts: [Int](repeating: 1, count: size + 1))
+        expect(false, "allGatherV with \(size + 1) counts: no error")
+    } catch LossKitError.shapeMismatch(argument: "allGatherV counts", _, _) {}
+    do {
+        _ = try comm.allGatherV([Float(1), 2], counts: [Int](repeating: 1, count: size))
+        expect(false, "allGatherV with 2 values for count 1: no error")
+    } catch LossKitError.shapeMismatch(argument: "allGatherV values", _, _) {}
+    do {
+        _ = try comm.reduceScatterSum([Float](repeating: 0, count: size + 1), counts: [Int](repeating: 1, count: size))
+        expect(false, "reduceScatterSum with \(size + 1) values for \(size) counts: no error")
+    } catch LossKitError.shapeMismatch(argument: "reduceScatterSum values", _, _) {}
+    say("errors: a bad argument on one rank throws there and MPIError.remoteFailure on the others; no rank hangs; " +
+        "bad counts throw before any communication")
 }
 
 // MARK: - Verdict
