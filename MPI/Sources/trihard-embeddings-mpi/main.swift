@@ -34,8 +34,9 @@ usage: mpirun -np R trihard-embeddings-mpi [options]
 
 let comm = try Communicator.initialize()
 func fail(_ message: String) -> Never {
-    if ((try? Communicator.world)?.rank ?? 0) == 0 { exitWithUsage(program: "trihard-embeddings-mpi", usage: usage, message) }
-    try? Communicator.finalize()
+    let rank = (try? Communicator.world)?.rank ?? 0
+    try? Communicator.finalize()  // every rank parses the same options, so every rank ends here
+    if rank == 0 { exitWithUsage(program: "trihard-embeddings-mpi", usage: usage, message) }
     exit(2)
 }
 
