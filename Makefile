@@ -5,7 +5,7 @@ ARGS ?=
 # Debian/Ubuntu packages the build links against (OpenBLAS + LAPACKE, found through pkg-config).
 APT_PACKAGES := libopenblas-dev liblapacke-dev pkg-config
 
-.PHONY: all deps build test test-sanitized bench lib clean fuzz bench-peers bench-memory docs examples plots test-c test-arm64 mca
+.PHONY: all deps build test test-sanitized bench lib clean fuzz bench-peers bench-memory docs examples plots test-c test-arm64 mca test-mpi
 
 all: build
 
@@ -187,3 +187,21 @@ bench-peers:
 	build/torch-peer/bin/python Benchmarks/peers/make_coco_fixture.py --bench
 	@build/torch-peer/bin/python -c 'import numpy' 2>/dev/null || build/torch-peer/bin/pip install -q numpy
 	build/torch-peer/bin/python Benchmarks/peers/reid_peer.py $(ARGS)
+
+# Data-parallel TriHard over MPI (MPI/, a package of its own: LossKit never
+# needs MPI). Installs Open MPI when missing (`deps` with MPI's packages: as
+# root; else prints the command), builds MPI/, and runs under mpirun on 2 ranks: losskit-mpi-check
+# (the collectives, and distributedTriHardLoss against one process's TriHard
+# on the concatenated batch) and trihard-embeddings-mpi (the embedding example
+# with each batch split over the ranks; --compare: the same rank-1 as one
+# process). Loopback in a container: shared memory (vader) without the
+# single-copy mechanism (CMA needs ptrace rights containers often lack);
+# --allow-run-as-root for CI's root, --oversubscribe for small machines.
+MPI_PACKAGES := libopenmpi-dev openmpi-bin
+MPIRUN ?= mpirun
+MPIRUN_FLAGS ?= -np 2 --allow-run-as-root --oversubscribe --mca btl self,vader --mca btl_vader_single_copy_mechanism none
+test-mpi: deps
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(MPI_PACKAGES)"
+	$(SWIFT) build -c release --package-path MPI
+	$(MPIRUN) $(MPIRUN_FLAGS) MPI/.build/release/losskit-mpi-check
+	$(MPIRUN) $(MPIRUN_FLAGS) MPI/.build/release/trihard-embeddings-mpi --quick --compare

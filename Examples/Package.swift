@@ -16,6 +16,8 @@ let package = Package(
     products: [
         .executable(name: "trihard-embeddings", targets: ["trihard-embeddings"]),
         .executable(name: "wing-landmarks", targets: ["wing-landmarks"]),
+        // the TriHard embedding experiment (data, model, evaluation, SGD loop), for MPI/'s distributed run
+        .library(name: "TriHardExample", targets: ["TriHardExample", "ExampleSupport"]),
     ],
     dependencies: [
         .package(path: ".."),
@@ -23,9 +25,14 @@ let package = Package(
     targets: [
         // the seeded random stream and formatting both programs use
         .target(name: "ExampleSupport", path: "Sources/ExampleSupport"),
+        .target(
+            name: "TriHardExample",
+            dependencies: ["ExampleSupport", .product(name: "LossKit", package: lossKitFolder)],
+            path: "Sources/TriHardExample"
+        ),
         .executableTarget(
             name: "trihard-embeddings",
-            dependencies: ["ExampleSupport", .product(name: "LossKit", package: lossKitFolder)],
+            dependencies: ["ExampleSupport", "TriHardExample", .product(name: "LossKit", package: lossKitFolder)],
             path: "Sources/trihard-embeddings"
         ),
         .executableTarget(

@@ -1,299 +1,43 @@
 // trihard-embeddings: learn a linear embedding with TriHard (batch-hard
 // triplet loss) on synthetic identities, and measure rank-1 retrieval on
-// identities the model never saw, before and after training.
-//
-// The data: each identity is a random code in an 8-dimensional "identity"
-// subspace; a sample is its identity's code plus small within-identity noise,
-// plus large nuisance noise in the 24 other dimensions (each dimension with
-// its own scale), all mixed by one fixed random rotation of the 32-dimensional
-// input space. In the raw inputs the nuisance dominates the Euclidean
-// distance, so nearest-neighbour retrieval is poor; a linear map W [16 x 32]
-// that keeps the identity subspace and drops the nuisance retrieves well.
-//
-// Training: P x K batches (P identities, K samples each), f = W x,
-// LossKit's triHardLoss gives dL/df, and dL/dW = sum_i g_i x_i^T; plain SGD.
+// identities the model never saw, before and after training. The data, the
+// model and the SGD loop are in Sources/TriHardExample (shared with MPI/'s
+// trihard-embeddings-mpi, the same run with the batch split over processes).
 //
 //     swift run -c release trihard-embeddings [--quick] [--steps N] ...
 
 #if canImport(Glibc)
-import Glibc  // exit() and write() only
+import Glibc  // exit() only
 #elseif canImport(Musl)
 import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
 import ExampleSupport
-import LossKit
+import TriHardExample
 
-// MARK: - Options
+let usage = "usage: trihard-embeddings [options]\n" + Options.usage
 
-struct Options {
-    var trainIdentities = 256    // identities in the training set
-    var samplesPerTrain = 8      // samples per training identity
-    var testIdentities = 200     // held-out identities (query + gallery)
-    var samplesPerTest = 6       // per test identity: 1 query + the rest in the gallery
-    var inputDim = 32            // Din
-    var identityDim = 8          // dimensions of the input space that carry identity
-    var embeddingDim = 16        // Dout
-    var withinNoise = 0.25       // std of a sample around its identity's code (code std 1)
-    var nuisanceNoise = 0.7      // typical std of the nuisance dimensions
-    var p = 16, k = 4            // batch: P identities x K samples
-    var steps = 2000
-    var learningRate: Float = 0.05
-    var margin: Float = 0.3
-    var logEvery = 200
-    var seed: UInt64 = 42
-
-    static let usage = """
-    usage: trihard-embeddings [options]
-      --quick              small, fast run (CI): 400 steps, loss printed every 50
-      --steps N            SGD steps (default 2000)
-      --lr X               learning rate (default 0.05; a tenth of it for the last quarter of the steps)
-      --margin X           TriHard margin (default 0.3)
-      --P N --K N          batch: P identities x K samples (default 16 x 4)
-      --train-ids N        training identities (default 256)
-      --test-ids N         held-out identities for retrieval (default 200)
-      --din N --dout N     input / embedding dimension (default 32 / 16)
-      --log-every N        print the loss every N steps (default 200)
-      --within X           within-identity noise std (identity codes have std 1; default 0.25)
-      --nuisance X         typical nuisance std (default 0.7; each nuisance dimension gets 0.5x-1.5x)
-      --seed N             data and batch seed (default 42)
-    """
-
-    static func parse(_ arguments: [String]) -> Options {
-        var o = Options()
-        if arguments.contains("--quick") { o.steps = 400; o.logEvery = 50 }
-        var args = ArgumentReader(arguments, fail: fail)
-        while let arg = args.next() {
-            switch arg {
-            case "--quick": break  // applied first, so that explicit options override it
-            case "--steps": o.steps = args.int(arg, min: 0)
-            case "--lr": o.learningRate = Float(args.number(arg))
-            case "--margin": o.margin = Float(args.number(arg))
-            case "--P": o.p = args.int(arg, min: 2)
-            case "--K": o.k = args.int(arg, min: 2)
-            case "--train-ids": o.trainIdentities = args.int(arg, min: 2)
-            case "--test-ids": o.testIdentities = args.int(arg, min: 2)
-            case "--din": o.inputDim = args.int(arg, min: 2)
-            case "--dout": o.embeddingDim = args.int(arg)
-            case "--log-every": o.logEvery = args.int(arg)
-            case "--within": o.withinNoise = args.number(arg)
-            case "--nuisance": o.nuisanceNoise = args.number(arg)
-            case "--seed": o.seed = UInt64(args.int(arg, min: 0))
-            case "-h", "--help": print(usage); exit(0)
-            default: fail("unknown option '\(arg)'")
-            }
-        }
-        if o.p > o.trainIdentities { fail("--P (\(o.p)) exceeds the training identities (\(o.trainIdentities))") }
-        if o.k > o.samplesPerTrain { fail("--K (\(o.k)) exceeds the samples per identity (\(o.samplesPerTrain))") }
-        o.identityDim = min(o.identityDim, o.inputDim - 1)
-        return o
-    }
-}
-
-func fail(_ message: String) -> Never { exitWithUsage(program: "trihard-embeddings", usage: Options.usage, message) }
-
-// MARK: - Formatting
-
-func percent(_ x: Double) -> String { fixed(100 * x, 1) + "%" }
-
-// MARK: - Data
-
-struct Dataset {
-    var x: [Float]       // [n, Din] row-major
-    var labels: [Int]    // n identity labels
-    var count: Int { labels.count }
-}
-
-/// The generator: a fixed random rotation Q of the input space, per-dimension
-/// nuisance scales, and a code per identity.
-struct World {
-    let din: Int, identityDim: Int
-    let rotation: [Double]       // Din x Din, orthonormal rows
-    let nuisanceScale: [Double]  // Din - identityDim
-    let withinNoise: Double
-
-    init(options o: Options, rng: inout SplitMix64) {
-        din = o.inputDim; identityDim = o.identityDim; withinNoise = o.withinNoise
-        // Gram-Schmidt on a Gaussian matrix: a uniformly random rotation.
-        var q = (0..<(din * din)).map { _ in rng.gaussian() }
-        for i in 0..<din {
-            for j in 0..<i {
-                var dot = 0.0
-                for c in 0..<din { dot += q[i * din + c] * q[j * din + c] }
-                for c in 0..<din { q[i * din + c] -= dot * q[j * din + c] }
-            }
-            var norm = 0.0
-            for c in 0..<din { norm += q[i * din + c] * q[i * din + c] }
-            norm = norm.squareRoot()
-            for c in 0..<din { q[i * din + c] /= norm }
-        }
-        rotation = q
-        // Nuisance dimensions with scales from 0.5x to 1.5x the typical one.
-        nuisanceScale = (0..<(din - identityDim)).map { _ in o.nuisanceNoise * (0.5 + rng.uniform()) }
-    }
-
-    func identityCode(_ rng: inout SplitMix64) -> [Double] { (0..<identityDim).map { _ in rng.gaussian() } }
-
-    /// One sample of the identity with this code: Q [code + noise; nuisance].
-    func sample(code: [Double], _ rng: inout SplitMix64) -> [Float] {
-        var latent = code.map { $0 + withinNoise * rng.gaussian() }
-        latent += nuisanceScale.map { $0 * rng.gaussian() }
-        return (0..<din).map { r in
-            var s = 0.0
-            for c in 0..<din { s += rotation[c * din + r] * latent[c] }  // Q^T latent: rows of Q are the axes
-            return Float(s)
-        }
-    }
-
-    func dataset(identities: Int, samplesEach: Int, firstLabel: Int, _ rng: inout SplitMix64) -> Dataset {
-        var data = Dataset(x: [], labels: [])
-        for id in 0..<identities {
-            let code = identityCode(&rng)
-            for _ in 0..<samplesEach {
-                data.x += sample(code: code, &rng)
-                data.labels.append(firstLabel + id)
-            }
-        }
-        return data
-    }
-}
-
-// MARK: - Model: f = W x, W [Dout x Din]
-
-func embed(_ w: [Float], _ x: [Float], dout: Int, din: Int) -> [Float] {
-    let n = x.count / din
-    var f = [Float](repeating: 0, count: n * dout)
-    for i in 0..<n {
-        for o in 0..<dout {
-            var s: Float = 0
-            for c in 0..<din { s += w[o * din + c] * x[i * din + c] }
-            f[i * dout + o] = s
-        }
-    }
-    return f
-}
-
-/// Rank-1: for each query, is its nearest gallery feature (Euclidean) of the same identity?
-func rank1(query: [Float], queryLabels: [Int], gallery: [Float], galleryLabels: [Int], dimension: Int) throws -> Double {
-    let d = try pairwiseDistance(query, gallery, dimension: dimension, metric: .euclidean)
-    let m = galleryLabels.count
-    var hits = 0
-    for i in 0..<queryLabels.count {
-        var best = 0
-        for j in 1..<m where d[i * m + j] < d[i * m + best] { best = j }
-        if galleryLabels[best] == queryLabels[i] { hits += 1 }
-    }
-    return Double(hits) / Double(queryLabels.count)
-}
-
-// MARK: - Main
+func fail(_ message: String) -> Never { exitWithUsage(program: "trihard-embeddings", usage: usage, message) }
 
 @main
 struct TriHardEmbeddings {
     static func main() throws {
-        let o = Options.parse(CommandLine.arguments)
+        if CommandLine.arguments.contains("-h") || CommandLine.arguments.contains("--help") { print(usage); exit(0) }
+        let o = Options.parse(CommandLine.arguments, fail: fail)
         let clock = ContinuousClock(), start = clock.now
-        var rng = SplitMix64(seed: o.seed)
-        let world = World(options: o, rng: &rng)
-        let train = world.dataset(identities: o.trainIdentities, samplesEach: o.samplesPerTrain, firstLabel: 0, &rng)
-        let test = world.dataset(identities: o.testIdentities, samplesEach: o.samplesPerTest,
-                                 firstLabel: o.trainIdentities, &rng)
-        let din = o.inputDim, dout = o.embeddingDim
+        let experiment = Experiment(options: o)
+        try experiment.printHeader(program: "trihard-embeddings",
+                                   lossDescription: "TriHard (Euclidean, margin \(fixed(Double(o.margin), 2)), batch-hard)")
+        let raw = try experiment.rawRank1(), before = try experiment.evaluate(experiment.initialWeights)
 
-        // Query: the first sample of each held-out identity; gallery: the others.
-        var query: [Float] = [], queryLabels: [Int] = [], gallery: [Float] = [], galleryLabels: [Int] = []
-        for i in 0..<test.count {
-            let row = test.x[(i * din)..<((i + 1) * din)]
-            if i % o.samplesPerTest == 0 { query += row; queryLabels.append(test.labels[i]) }
-            else { gallery += row; galleryLabels.append(test.labels[i]) }
-        }
+        let w = try trainTriHardOneProcess(experiment, log: true)
 
-        print("""
-        trihard-embeddings: synthetic identities in R^\(din): identity lives in a random \(o.identityDim)-d subspace \
-        (code std 1, within-identity std \(fixed(o.withinNoise, 2))), the other \(din - o.identityDim) dimensions \
-        are nuisance (std \(fixed(o.nuisanceNoise * 0.5, 2))-\(fixed(o.nuisanceNoise * 1.5, 2))), all randomly rotated
-          train: \(o.trainIdentities) identities x \(o.samplesPerTrain) samples; \
-        test (unseen identities): \(o.testIdentities) queries, \(galleryLabels.count) gallery samples
-          model: linear embedding W [\(dout) x \(din)]; TriHard (Euclidean, margin \(fixed(Double(o.margin), 2)), \
-        batch-hard); SGD lr \(o.learningRate), P x K = \(o.p) x \(o.k), \(o.steps) steps
-        """)
-
-        // W: Gaussian with variance 1/Din, so ||W x|| ~ ||x|| at the start.
-        var w = (0..<(dout * din)).map { _ in Float(rng.gaussian() / Double(din).squareRoot()) }
-
-        func evaluate() throws -> Double {
-            try rank1(query: embed(w, query, dout: dout, din: din), queryLabels: queryLabels,
-                      gallery: embed(w, gallery, dout: dout, din: din), galleryLabels: galleryLabels, dimension: dout)
-        }
-        let raw = try rank1(query: query, queryLabels: queryLabels, gallery: gallery, galleryLabels: galleryLabels,
-                            dimension: din)
-        let before = try evaluate()
-        // Reference: the ideal linear map, which keeps exactly the identity subspace (known to the generator).
-        let ideal = world.rotation[0..<(o.identityDim * din)].map { Float($0) }
-        let oracle = try rank1(query: embed(ideal, query, dout: o.identityDim, din: din), queryLabels: queryLabels,
-                               gallery: embed(ideal, gallery, dout: o.identityDim, din: din),
-                               galleryLabels: galleryLabels, dimension: o.identityDim)
-        print("rank-1 on raw inputs: \(percent(raw)); untrained embedding: \(percent(before)); " +
-              "ideal projection onto the identity subspace (the ceiling): \(percent(oracle))")
-
-        // Indices of each training identity's samples.
-        let byIdentity = (0..<o.trainIdentities).map { id in Array((id * o.samplesPerTrain)..<((id + 1) * o.samplesPerTrain)) }
-        var ids = Array(0..<o.trainIdentities)
-        var batchX = [Float](repeating: 0, count: o.p * o.k * din)
-        var batchLabels = [Int](repeating: 0, count: o.p * o.k)
-        var gradW = [Float](repeating: 0, count: dout * din)
-        var runningLoss = 0.0, runningActive = 0.0, runningCount = 0
-
-        for step in stride(from: 1, through: o.steps, by: 1) {
-            // P distinct identities, K distinct samples of each (partial Fisher-Yates shuffles).
-            for a in 0..<o.p {
-                ids.swapAt(a, a + rng.below(ids.count - a))
-                var samples = byIdentity[ids[a]]
-                for b in 0..<o.k {
-                    samples.swapAt(b, b + rng.below(samples.count - b))
-                    let row = a * o.k + b, src = samples[b]
-                    for c in 0..<din { batchX[row * din + c] = train.x[src * din + c] }
-                    batchLabels[row] = ids[a]
-                }
-            }
-            let features = embed(w, batchX, dout: dout, din: din)
-            // Reduction .none: per-anchor losses (to count the anchors that still violate the
-            // margin) and the gradient of their sum; divided by n below, for the mean.
-            let result = try triHardLoss(features: features, labels: batchLabels, dimension: dout,
-                                         metric: .euclidean, margin: o.margin, reduction: .none)
-            guard let g = result.gradients?.first, let perAnchor = result.unreduced else {
-                fatalError("triHardLoss returned no gradient")
-            }
-            // Step decay: the last quarter of the steps at a tenth of the learning rate.
-            let lr = step > o.steps - o.steps / 4 ? o.learningRate / 10 : o.learningRate
-            let n = o.p * o.k, scale = lr / Float(n)
-            // dL/dW = sum_i g_i x_i^T
-            for i in gradW.indices { gradW[i] = 0 }
-            for i in 0..<n {
-                for r in 0..<dout {
-                    let gi = g[i * dout + r]
-                    if gi == 0 { continue }
-                    for c in 0..<din { gradW[r * din + c] += gi * batchX[i * din + c] }
-                }
-            }
-            for i in w.indices { w[i] -= scale * gradW[i] }
-
-            runningLoss += Double(result.value) / Double(n)
-            runningActive += Double(perAnchor.filter { $0 > 0 }.count) / Double(n)
-            runningCount += 1
-            if step % o.logEvery == 0 || step == o.steps {
-                print("step \(step)/\(o.steps): loss \(fixed(runningLoss / Double(runningCount), 4)), " +
-                      "anchors violating the margin \(percent(runningActive / Double(runningCount))), " +
-                      "rank-1 \(percent(try evaluate()))")
-                runningLoss = 0; runningActive = 0; runningCount = 0
-            }
-        }
-
-        let after = try evaluate()
+        let after = try experiment.evaluate(w)
         let elapsed = clock.now - start
-        print("rank-1 (unseen identities, \(queryLabels.count) queries vs \(galleryLabels.count) gallery): " +
-              "before \(percent(before)), after \(percent(after))  [raw inputs \(percent(raw)); \(fixed(seconds(elapsed), 2)) s]")
+        print("rank-1 (unseen identities, \(experiment.queryLabels.count) queries vs " +
+              "\(experiment.galleryLabels.count) gallery): before \(percent(before)), after \(percent(after))  " +
+              "[raw inputs \(percent(raw)); \(fixed(seconds(elapsed), 2)) s]")
         // CI runs this: training that does not clearly beat the raw inputs is a failure, not a printout
         if !(after > max(before, raw) + 0.2) { fail("training did not improve rank-1 enough: \(percent(before)) -> \(percent(after))") }
     }
