@@ -33,8 +33,8 @@ let metricWorkloads: [Workload] = [
 /// trihard_ref_4096x65536x128: 4096 queries N(0, 1) with labels uniform over
 /// 16,384 identities against 65,536 references N(0, 1), reference j of
 /// identity j mod 16,384; batch hard, margin 0.3, Euclidean, mean, gradients
-/// for queries and references. The C entry point straight (the Swift API over
-/// it is another change's); no portable row (`cOnly`) until that lands.
+/// for queries and references. The C entry point straight; the portable row
+/// runs 1/32 of the queries through the Swift API against all references.
 func triHardReferenceWorkload() -> Workload {
     Workload(name: "trihard_ref_4096x65536x128", shape: "4096 q x 65,536 refs, dim 128, 16,384 ids") { quick in
         let q = quick ? 512 : 4096, m = quick ? 8192 : 65536, d = 128, ids: UInt64 = quick ? 2048 : 16384
@@ -45,6 +45,10 @@ func triHardReferenceWorkload() -> Workload {
         let gradQueries = UnsafeMutableBufferPointer<Float>.allocate(capacity: q * d) // reused across runs
         let gradReferences = UnsafeMutableBufferPointer<Float>.allocate(capacity: m * d)
         let flops = 2 * Double(q) * Double(m) * Double(d) // the SGEMM over every query-reference pair
+        let portableQueries = q / 32
+        let xPortable = Array(x[0..<(portableQueries * d)])
+        let labelsPortable = queryLabels[0..<portableQueries].map { Int($0) }
+        let referencesPortable = ReferenceSet(features: y, labels: referenceLabels.map { Int($0) })
         return PreparedWorkload(work: flops, unit: "GFLOP/s", ceiling: .sgemm(flops: flops),
                                 run: { e in
                                     var loss: Float = 0
@@ -55,7 +59,13 @@ func triHardReferenceWorkload() -> Workload {
                                         Int32(e.threads ?? 0))
                                     if status != 0 { throw BenchFailure.status(status) }
                                 },
-                                cOnly: true)
+                                portableFraction: 1.0 / 32,
+                                runPortable: { e in
+                                    _ = try triHardLoss(queries: xPortable, labels: labelsPortable,
+                                                        references: referencesPortable, dimension: d,
+                                                        margin: .hinge(0.3), execution: e)
+                                },
+                                note: "portable: 1/32 of the queries")
     }
 }
 
