@@ -152,21 +152,8 @@ static void iou_rows_scalar(const iou_job *job, size_t r0, size_t r1) {
     }
 }
 
-#if LK_X86
-#define LK_SIMD 256
-#include "simd_layer.h"
-#include "boxes_simd.h"
-#undef LK_SIMD
-#define LK_SIMD 512
-#include "simd_layer.h"
-#include "boxes_simd.h"
-#undef LK_SIMD
-#elif LK_ARM64
-#define LK_SIMD 128
-#include "simd_layer.h"
-#include "boxes_simd.h"
-#undef LK_SIMD
-#endif
+#define LK_SIMD_TEMPLATE "boxes_simd.h"
+#include "simd_each_isa.h"
 
 static void iou_task(void *ctx, size_t task) {
     const iou_job *job = ctx;

@@ -173,24 +173,9 @@ static void epilogue_row_scaled(const epilogue_job *j, size_t i) {
     }
 }
 
-#if LK_X86
-#define LK_SIMD 256
-#include "simd_layer.h"
-#include "pair_values_simd.h"
-#include "distance_simd.h"
-#undef LK_SIMD
-#define LK_SIMD 512
-#include "simd_layer.h"
-#include "pair_values_simd.h"
-#include "distance_simd.h"
-#undef LK_SIMD
-#elif LK_ARM64
-#define LK_SIMD 128
-#include "simd_layer.h"
-#include "pair_values_simd.h"
-#include "distance_simd.h"
-#undef LK_SIMD
-#endif
+#define LK_SIMD_TEMPLATE "pair_values_simd.h"
+#define LK_SIMD_TEMPLATE_2 "distance_simd.h"
+#include "simd_each_isa.h"
 
 static void epilogue_row(void *ctx, size_t r) {
     const epilogue_job *j = ctx;

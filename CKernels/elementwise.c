@@ -157,21 +157,8 @@ typedef struct {
 
 /* ===================================================================== */
 /* SIMD instantiations                                                    */
-#if LK_X86
-#define LK_SIMD 256
-#include "simd_layer.h"
-#include "elementwise_simd.h"
-#undef LK_SIMD
-#define LK_SIMD 512
-#include "simd_layer.h"
-#include "elementwise_simd.h"
-#undef LK_SIMD
-#elif LK_ARM64
-#define LK_SIMD 128
-#include "simd_layer.h"
-#include "elementwise_simd.h"
-#undef LK_SIMD
-#endif
+#define LK_SIMD_TEMPLATE "elementwise_simd.h"
+#include "simd_each_isa.h"
 
 
 /* Runs the kernels over n elements with deterministic chunked reduction. */

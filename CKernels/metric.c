@@ -305,24 +305,9 @@ static void th_tile_scalar(const trihard_block *b, size_t c0, size_t c1, float *
     }
 }
 
-#if LK_X86
-#define LK_SIMD 256
-#include "simd_layer.h"
-#include "pair_values_simd.h"
-#include "trihard_simd.h"
-#undef LK_SIMD
-#define LK_SIMD 512
-#include "simd_layer.h"
-#include "pair_values_simd.h"
-#include "trihard_simd.h"
-#undef LK_SIMD
-#elif LK_ARM64
-#define LK_SIMD 128
-#include "simd_layer.h"
-#include "pair_values_simd.h"
-#include "trihard_simd.h"
-#undef LK_SIMD
-#endif
+#define LK_SIMD_TEMPLATE "pair_values_simd.h"
+#define LK_SIMD_TEMPLATE_2 "trihard_simd.h"
+#include "simd_each_isa.h"
 
 typedef struct {
     const trihard_block *b;

@@ -76,21 +76,8 @@ static void scan_iou_scalar(const float *restrict iou, size_t T, size_t P, float
 }
 
 /* The same per ISA (multibox_simd.h): VFN(scan_iou). */
-#if LK_X86
-#define LK_SIMD 256
-#include "simd_layer.h"
-#include "multibox_simd.h"
-#undef LK_SIMD
-#define LK_SIMD 512
-#include "simd_layer.h"
-#include "multibox_simd.h"
-#undef LK_SIMD
-#elif LK_ARM64
-#define LK_SIMD 128
-#include "simd_layer.h"
-#include "multibox_simd.h"
-#undef LK_SIMD
-#endif
+#define LK_SIMD_TEMPLATE "multibox_simd.h"
+#include "simd_each_isa.h"
 
 /* The two rules, from an IoU matrix [T, P]; scratch: best_overlap[P],
  * best_truth[P] (floats) and best_prior[T] (P < 2^31: checked by the callers). */

@@ -102,24 +102,9 @@ static void rt_tile_scalar(const rt_sets *s, const float *g, size_t ldg, size_t 
     }
 }
 
-#if LK_X86
-#define LK_SIMD 256
-#include "simd_layer.h"
-#include "pair_values_simd.h"
-#include "reference_simd.h"
-#undef LK_SIMD
-#define LK_SIMD 512
-#include "simd_layer.h"
-#include "pair_values_simd.h"
-#include "reference_simd.h"
-#undef LK_SIMD
-#elif LK_ARM64
-#define LK_SIMD 128
-#include "simd_layer.h"
-#include "pair_values_simd.h"
-#include "reference_simd.h"
-#undef LK_SIMD
-#endif
+#define LK_SIMD_TEMPLATE "pair_values_simd.h"
+#define LK_SIMD_TEMPLATE_2 "reference_simd.h"
+#include "simd_each_isa.h"
 
 /* ---- batch-hard mining through SGEMM tiles -------------------------------- */
 

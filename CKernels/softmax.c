@@ -142,21 +142,8 @@ static float ce_soft_row_scalar(const sm_ctx *c, size_t i) {
 static double ce_soft_chunk_scalar(void *vc, size_t b, size_t e) { return rows_scalar(vc, b, e, ce_soft_row_scalar); }
 
 /* ---- cross-entropy, SIMD -------------------------------------------- */
-#if LK_X86
-#define LK_SIMD 256
-#include "simd_layer.h"
-#include "softmax_simd.h"
-#undef LK_SIMD
-#define LK_SIMD 512
-#include "simd_layer.h"
-#include "softmax_simd.h"
-#undef LK_SIMD
-#elif LK_ARM64
-#define LK_SIMD 128
-#include "simd_layer.h"
-#include "softmax_simd.h"
-#undef LK_SIMD
-#endif
+#define LK_SIMD_TEMPLATE "softmax_simd.h"
+#include "simd_each_isa.h"
 
 /* The chunk kernel of the ISA path in use. */
 #if LK_X86

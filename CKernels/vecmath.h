@@ -18,20 +18,7 @@ LK_INLINE float lk_softplusf(float x) { /* log(1 + e^x) */
 }
 
 /* ---- SIMD instantiations --------------------------------------------- */
-#if LK_X86
-#define LK_SIMD 256
-#include "simd_layer.h"
-#include "vecmath_simd.h"
-#undef LK_SIMD
-#define LK_SIMD 512
-#include "simd_layer.h"
-#include "vecmath_simd.h"
-#undef LK_SIMD
-#elif LK_ARM64
-#define LK_SIMD 128
-#include "simd_layer.h"
-#include "vecmath_simd.h"
-#undef LK_SIMD
-#endif
+#define LK_SIMD_TEMPLATE "vecmath_simd.h"
+#include "simd_each_isa.h"
 
 #endif
