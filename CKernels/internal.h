@@ -225,4 +225,20 @@ void lk_dist_back(losskit_metric m, const float *u, const float *v, size_t d, co
 bool lk_scale_safe(double squared_norm);
 bool lk_rows_scale_safe(const float *x, size_t n, size_t d);
 
+/* A triplet's loss from z = D(a, p) - D(a, n) + margin, and dloss/dz in
+ * *slope: softplus(z) (the soft margin) or max(z, 0), whose slope is 0 at
+ * z = 0 as in PyTorch's hinge backward. A NaN z gives NaN for both. */
+static inline double lk_triplet_term(double z, bool soft, double *slope) {
+    double l;
+    if (soft) {
+        l = z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); /* softplus without overflow */
+        *slope = 1.0 / (1.0 + exp(-z));
+    } else {
+        l = z > 0 ? z : 0.0;
+        *slope = z > 0 ? 1.0 : 0.0;
+    }
+    if (isnan(z)) l = *slope = NAN;
+    return l;
+}
+
 #endif

@@ -554,16 +554,8 @@ int losskit_trihard(losskit_metric metric, const float *features, const int64_t 
         if (pos[a] < 0) continue;
         const float *fa = features + a * d, *fp = features + pos[a] * d, *fn = features + neg[a] * d;
         dist_t ap = dist(metric, fa, fp, d), an = dist(metric, fa, fn, d);
-        double z = ap.D - an.D, l, s;
-        if (soft_margin) {
-            l = z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); /* softplus */
-            s = 1.0 / (1.0 + exp(-z));
-        } else {
-            z += margin;
-            l = z > 0 ? z : 0.0;
-            s = z > 0 ? 1.0 : 0.0;
-        }
-        if (isnan(z)) l = s = NAN;
+        double s; /* the batch soft margin has no margin term (reid-strong-baseline's SoftMarginLoss) */
+        const double l = lk_triplet_term(ap.D - an.D + (soft_margin ? 0.0 : margin), soft_margin, &s);
         per_anchor[a] = l;
         total += (float)l;
         if (grad) {

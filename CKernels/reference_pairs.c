@@ -338,15 +338,7 @@ static double tr_range(void *vc, size_t k0, size_t k1) {
             else if (isnan(t.p[2].D)) { dn = t.p[2].D; }
         }
         const double z = t.p[0].D - dn + c->margin;
-        double l, s;
-        if (c->soft) {
-            l = z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); /* softplus */
-            s = 1.0 / (1.0 + exp(-z));
-        } else {
-            l = z > 0 ? z : 0.0;
-            s = z > 0 ? 1.0 : 0.0;
-        }
-        if (isnan(z)) l = s = NAN;
+        double s, l = lk_triplet_term(z, c->soft, &s);
         if (c->improved) l += t.p[0].D;
         if (c->loss) c->loss[k] = (float)l;
         acc += (float)l;

@@ -411,14 +411,7 @@ int losskit_trihard_reference(losskit_metric metric, const float *queries, const
             lk_dist_t ap = lk_dist(metric, fa, fp, d), an = lk_dist(metric, fa, fn, d);
             const double z = ap.D - an.D + margin;
             double s;
-            if (soft_margin) {
-                l = z > 0 ? z + log1p(exp(-z)) : log1p(exp(z)); /* softplus */
-                s = 1.0 / (1.0 + exp(-z));
-            } else {
-                l = z > 0 ? z : 0.0;
-                s = z > 0 ? 1.0 : 0.0;
-            }
-            if (isnan(z)) l = s = NAN;
+            l = lk_triplet_term(z, soft_margin, &s);
             total += (float)l;
             lk_dist_back(metric, fa, fp, d, &ap, s * scale, grad_queries ? grad_queries + a * d : NULL,
                          grad_references ? grad_references + pos[a] * d : NULL);
