@@ -184,7 +184,7 @@ bench-peers:
 	@test -x build/torch-peer/bin/python || (python3 -m venv build/torch-peer && build/torch-peer/bin/pip install -q "$(TORCH_SPEC)")
 	@build/torch-peer/bin/python -c "import pycocotools" 2>/dev/null || build/torch-peer/bin/pip install -q numpy pycocotools
 	build/torch-peer/bin/python Benchmarks/peers/torch_peer.py $(ARGS)
-	build/torch-peer/bin/python Benchmarks/peers/make_coco_fixture.py --bench
+	build/torch-peer/bin/python Benchmarks/peers/make_coco_fixture.py --bench $(ARGS)
 	@build/torch-peer/bin/python -c 'import numpy' 2>/dev/null || build/torch-peer/bin/pip install -q numpy
 	build/torch-peer/bin/python Benchmarks/peers/reid_peer.py $(ARGS)
 

@@ -28,7 +28,73 @@ let metricWorkloads: [Workload] = [
     triHardWorkload("trihard_4096x512", identities: 1024, dimension: 512, portableQuarter: true),
     triHardWorkload("trihard_16384x128", identities: 4096, dimension: 128, portableQuarter: true),
     triHardReferenceWorkload(),
+    contrastiveReferenceWorkload(),
+    tripletSwapReferenceWorkload(),
 ]
+
+/// contrastive_ref_1024x16384x128: every pair of 1024 queries against 16,384
+/// references, d = 128, features N(0, (1/16)^2) so that distances sit near the
+/// negative margin (about half the negative pairs active); queries' labels
+/// uniform over 4096 identities, reference j of identity j mod 4096. pml's
+/// defaults: plain hinges, margins 0 and 1, mean of the nonzero terms;
+/// gradients for both sets. The portable row runs 1/16 of the queries.
+func contrastiveReferenceWorkload() -> Workload {
+    Workload(name: "contrastive_ref_1024x16384x128", shape: "1024 q x 16,384 refs, dim 128, 4096 ids") { quick in
+        let q = quick ? 256 : 1024, m = quick ? 4096 : 16384, d = 128, ids: UInt64 = quick ? 1024 : 4096
+        var rng = BenchRandom(state: 31)
+        let x = rng.normal(q * d, std: 1.0 / 16), y = rng.normal(m * d, std: 1.0 / 16)
+        let labels = (0..<q).map { _ in Int(rng.next() % ids) }
+        let references = ReferenceSet(features: y, labels: (0..<m).map { $0 % Int(ids) })
+        let portableQueries = q / 16
+        let xPortable = Array(x[0..<(portableQueries * d)]), labelsPortable = Array(labels[0..<portableQueries])
+        let flops = 2 * Double(q) * Double(m) * Double(d)
+        return PreparedWorkload(work: flops, unit: "GFLOP/s", ceiling: .sgemm(flops: flops),
+                                run: { e in
+                                    _ = try contrastiveLoss(queries: x, labels: labels, references: references,
+                                                            dimension: d, execution: e)
+                                },
+                                portableFraction: 1.0 / 16,
+                                runPortable: { e in
+                                    _ = try contrastiveLoss(queries: xPortable, labels: labelsPortable,
+                                                            references: references, dimension: d, execution: e)
+                                },
+                                note: "portable: 1/16 of the queries")
+    }
+}
+
+/// triplet_swap_ref_200k_x128: 200,000 triplets given by index (a miner's
+/// output): anchors uniform over 4096 queries, positives and negatives uniform
+/// over 65,536 references, d = 128, N(0, 1); margin 0.3 with the distance swap
+/// (`TripletMarginLoss(swap=True)`), mean, gradients for both sets. A gather:
+/// the ceiling counts each triplet's three rows read and three gradient rows
+/// written, plus both gradient arrays cleared. The portable row runs 1/8 of the
+/// triplets.
+func tripletSwapReferenceWorkload() -> Workload {
+    Workload(name: "triplet_swap_ref_200k_x128", shape: "200,000 triplets, 4096 q, 65,536 refs, dim 128") { quick in
+        let q = quick ? 1024 : 4096, m = quick ? 16384 : 65536, t = quick ? 25_000 : 200_000, d = 128
+        var rng = BenchRandom(state: 37)
+        let x = rng.normal(q * d, std: 1), y = rng.normal(m * d, std: 1)
+        let anchors = (0..<t).map { _ in Int(rng.next() % UInt64(q)) }
+        let positives = (0..<t).map { _ in Int(rng.next() % UInt64(m)) }
+        let negatives = (0..<t).map { _ in Int(rng.next() % UInt64(m)) }
+        let portableTriplets = t / 8
+        let (aP, pP, nP) = (Array(anchors[0..<portableTriplets]), Array(positives[0..<portableTriplets]),
+                            Array(negatives[0..<portableTriplets]))
+        let bytes = Double(4 * d) * (6 * Double(t) + Double(q + m))
+        return PreparedWorkload(work: Double(t), unit: "Mtriplets/s", ceiling: .bandwidth(bytes: bytes),
+                                run: { e in
+                                    _ = try tripletLoss(queries: x, references: y, dimension: d, anchors: anchors,
+                                                        positives: positives, negatives: negatives, swap: true,
+                                                        execution: e)
+                                },
+                                portableFraction: 1.0 / 8,
+                                runPortable: { e in
+                                    _ = try tripletLoss(queries: x, references: y, dimension: d, anchors: aP,
+                                                        positives: pP, negatives: nP, swap: true, execution: e)
+                                },
+                                note: "portable: 1/8 of the triplets")
+    }
+}
 
 /// trihard_ref_4096x65536x128: 4096 queries N(0, 1) with labels uniform over
 /// 16,384 identities against 65,536 references N(0, 1), reference j of

@@ -246,12 +246,59 @@ def trihard_ref(q):
     return run
 
 
+def contrastive_ref(q):
+    """contrastive_ref_1024x16384x128: pytorch-metric-learning's ContrastiveLoss
+    (pos_margin 0, neg_margin 1, AvgNonZeroReducer) of queries against a
+    reference set (ref_emb), in torch ops: torch.cdist, the positive and
+    negative hinges masked by label, each averaged over its terms > 0;
+    backward to both sets. Shapes and distributions as `make bench`."""
+    nq, nr, ids, dim = (256, 4096, 1024, 128) if q else (1024, 16384, 4096, 128)
+    g = torch.Generator().manual_seed(31)
+    xq = (torch.randn(nq, dim, generator=g) / 16).requires_grad_()
+    xr = (torch.randn(nr, dim, generator=g) / 16).requires_grad_()
+    ql = torch.randint(0, ids, (nq,), generator=g)
+    rl = torch.arange(nr) % ids
+    def run():
+        xq.grad = xr.grad = None
+        dist = torch.cdist(xq, xr)
+        is_pos = ql[:, None].eq(rl[None, :])
+        pos = torch.where(is_pos, F.relu(dist), 0.0)
+        neg = torch.where(is_pos, 0.0, F.relu(1.0 - dist))
+        loss = pos.sum() / (pos > 0).sum().clamp(min=1) + neg.sum() / (neg > 0).sum().clamp(min=1)
+        loss.backward()
+    return run
+
+
+def triplet_swap_ref(q):
+    """triplet_swap_ref_200k_x128: torch.nn.functional.triplet_margin_loss(swap=True,
+    margin 0.3, mean) on 200,000 triplets given by index (anchors rows of the
+    queries, positives and negatives rows of the references), backward to both
+    sets through the gathers. Shapes and distributions as `make bench`."""
+    nq, nr, t, dim = (1024, 16384, 25_000, 128) if q else (4096, 65536, 200_000, 128)
+    g = torch.Generator().manual_seed(37)
+    xq = torch.randn(nq, dim, generator=g).requires_grad_()
+    xr = torch.randn(nr, dim, generator=g).requires_grad_()
+    a = torch.randint(0, nq, (t,), generator=g)
+    p = torch.randint(0, nr, (t,), generator=g)
+    n = torch.randint(0, nr, (t,), generator=g)
+    def run():
+        xq.grad = xr.grad = None
+        F.triplet_margin_loss(xq[a], xr[p], xr[n], margin=0.3, swap=True).backward()
+    return run
+
+
 WORKLOADS = {
     "focal_8M": focal_8m, "smooth_l1_4M": smooth_l1_4m, "wing_4M": wing_4m, "shrinkage_4M": shrinkage_4m,
     "softmax_ce_279k_x21": softmax_ce, "softmax_ce_soft_279k_x21": softmax_ce_soft, "cdist_4096x4096x512": cdist, "box_iou_100k_x100": box_iou_100k, "multibox_ssd300_b32": multibox,
     "trihard_256x2048": trihard(64, 2048), "trihard_4096x512": trihard(1024, 512), "trihard_16384x128": trihard(4096, 128),
-    "trihard_ref_4096x65536x128": trihard_ref,
+    "trihard_ref_4096x65536x128": trihard_ref, "contrastive_ref_1024x16384x128": contrastive_ref,
+    "triplet_swap_ref_200k_x128": triplet_swap_ref,
 }
+
+
+# Rows timed by the other peer scripts `make bench-peers` runs (reid_peer.py and
+# make_coco_fixture.py --bench), named here so that --filter knows them.
+OTHER_PEERS_WORKLOADS = ["reid_eval_3368x15913x2048", "rerank_3368x15913x2048", "coco_eval_5000img"]
 
 
 # The fused elementwise losses, also timed under torch.compile.
@@ -277,7 +324,12 @@ def main():
     args = ap.parse_args()
     threads = [int(t) for t in args.threads.split(",")]
     if args.filter and args.filter not in WORKLOADS:
-        raise SystemExit(f"no workload named {args.filter}; the workloads are: {', '.join(WORKLOADS)}")
+        # `make bench-peers ARGS="--filter NAME"` passes NAME to every peer script: one
+        # that belongs to reid_peer.py or the COCO peer is theirs, anything else a typo
+        others = OTHER_PEERS_WORKLOADS
+        if args.filter in others:
+            return
+        raise SystemExit(f"no workload named {args.filter}; the workloads are: {', '.join(list(WORKLOADS) + others)}")
     if not args.json:
         print(f"PyTorch {torch.__version__} (CPU), medians of 5 runs after a warm-up")
     suffix = "_quick" if args.quick else ""  # as losskit-bench names its --quick rows
