@@ -21,6 +21,10 @@ import argparse, json, math, statistics, time
 import torch
 import torch.nn.functional as F
 
+# sibling scripts (Python puts the script's directory on sys.path): their row names, for --filter
+import make_coco_fixture
+import reid_peer
+
 
 def maybe_compile(fn, compiled):
     return torch.compile(fn) if compiled else fn
@@ -224,18 +228,24 @@ def trihard(p_ids, dim):  # reid-strong-baseline: euclidean_dist + hard_example_
     return make
 
 
+def labelled_reference_sets(seed, nq, nr, ids, dim=128, std=1.0):
+    """Queries and references ~N(0, std^2) (both requiring grad), query labels
+    uniform over ids, reference j of identity j mod ids: the inputs of the
+    reference-set rows, drawn in `make bench`'s order."""
+    g = torch.Generator().manual_seed(seed)
+    xq = (torch.randn(nq, dim, generator=g) * std).requires_grad_()
+    xr = (torch.randn(nr, dim, generator=g) * std).requires_grad_()
+    ql = torch.randint(0, ids, (nq,), generator=g)
+    return xq, ql, xr, torch.arange(nr) % ids
+
+
 def trihard_ref(q):
     """trihard_ref_4096x65536x128: reid-strong-baseline's hard_example_mining
     generalized to a reference set (pytorch-metric-learning's ref_emb): the
     torch.cdist matrix of queries against references, the hardest positive and
     negative per query by masked max / min, MarginRankingLoss(0.3), backward
     to both sets. Shapes and distributions as `make bench`."""
-    nq, nr, ids, dim = (512, 8192, 2048, 128) if q else (4096, 65536, 16384, 128)
-    g = torch.Generator().manual_seed(29)
-    xq = torch.randn(nq, dim, generator=g).requires_grad_()
-    xr = torch.randn(nr, dim, generator=g).requires_grad_()
-    ql = torch.randint(0, ids, (nq,), generator=g)
-    rl = torch.arange(nr) % ids
+    xq, ql, xr, rl = labelled_reference_sets(29, *((512, 8192, 2048) if q else (4096, 65536, 16384)))
     def run():
         xq.grad = xr.grad = None
         dist = torch.cdist(xq, xr)
@@ -252,12 +262,7 @@ def contrastive_ref(q):
     reference set (ref_emb), in torch ops: torch.cdist, the positive and
     negative hinges masked by label, each averaged over its terms > 0;
     backward to both sets. Shapes and distributions as `make bench`."""
-    nq, nr, ids, dim = (256, 4096, 1024, 128) if q else (1024, 16384, 4096, 128)
-    g = torch.Generator().manual_seed(31)
-    xq = (torch.randn(nq, dim, generator=g) / 16).requires_grad_()
-    xr = (torch.randn(nr, dim, generator=g) / 16).requires_grad_()
-    ql = torch.randint(0, ids, (nq,), generator=g)
-    rl = torch.arange(nr) % ids
+    xq, ql, xr, rl = labelled_reference_sets(31, *((256, 4096, 1024) if q else (1024, 16384, 4096)), std=1 / 16)
     def run():
         xq.grad = xr.grad = None
         dist = torch.cdist(xq, xr)
@@ -296,9 +301,8 @@ WORKLOADS = {
 }
 
 
-# Rows timed by the other peer scripts `make bench-peers` runs (reid_peer.py and
-# make_coco_fixture.py --bench), named here so that --filter knows them.
-OTHER_PEERS_WORKLOADS = ["reid_eval_3368x15913x2048", "rerank_3368x15913x2048", "coco_eval_5000img"]
+# Rows timed by the other peer scripts `make bench-peers` runs, so that --filter knows them.
+OTHER_PEERS_WORKLOADS = list(reid_peer.WORKLOADS) + [make_coco_fixture.BENCH_ROW]
 
 
 # The fused elementwise losses, also timed under torch.compile.
@@ -326,10 +330,10 @@ def main():
     if args.filter and args.filter not in WORKLOADS:
         # `make bench-peers ARGS="--filter NAME"` passes NAME to every peer script: one
         # that belongs to reid_peer.py or the COCO peer is theirs, anything else a typo
-        others = OTHER_PEERS_WORKLOADS
-        if args.filter in others:
+        if args.filter in OTHER_PEERS_WORKLOADS:
             return
-        raise SystemExit(f"no workload named {args.filter}; the workloads are: {', '.join(list(WORKLOADS) + others)}")
+        names = list(WORKLOADS) + OTHER_PEERS_WORKLOADS
+        raise SystemExit(f"no workload named {args.filter}; the workloads are: {', '.join(names)}")
     if not args.json:
         print(f"PyTorch {torch.__version__} (CPU), medians of 5 runs after a warm-up")
     suffix = "_quick" if args.quick else ""  # as losskit-bench names its --quick rows
